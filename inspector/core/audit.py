@@ -1,0 +1,338 @@
+"""The audit: hold a decoded payload against its policy's declared fields and claims."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import Any, Iterable
+
+from inspector.core.decode import Decoded
+from inspector.core.findings import INFO, VIOLATION, WARNING, Citation, Claim, Finding
+from inspector.core.observation import Observation
+from inspector.core.pii import scan_text
+from inspector.core.policy import Catalogue, ClaimSpec, Policy, parse_duration, resolve_with_paths
+
+_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+_PII_FORMATS = {"email": "email", "ipv4": "ip", "ip": "ip", "hostname": "hostname"}
+MAX_EVIDENCE = 300
+
+
+def json_path(parts: Iterable[Any]) -> str:
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _evidence(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > MAX_EVIDENCE:
+        return value[:MAX_EVIDENCE] + "…"
+    if isinstance(value, (dict, list)):
+        text = repr(value)
+        return text[:MAX_EVIDENCE] + ("…" if len(text) > MAX_EVIDENCE else "")
+    return value
+
+
+def _claim(policy: Policy, spec: ClaimSpec | None, check: str, cite: dict[str, Any] | None = None) -> Claim:
+    if spec is not None:
+        return Claim(check, spec.citation)
+    return Claim(check, policy.cite(cite) if cite else policy.cite(None))
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """`batch[].userId` / `metrics.*` → a regex over concrete paths (`batch[3].userId`)."""
+    escaped = re.escape(path).replace(r"\[\]", r"\[\d+\]").replace(r"\*", r"[^.\[]+")
+    return re.compile(f"^{escaped}$")
+
+
+class RateTracker:
+    """Counts requests per policy and session (or sliding interval) for max-requests claims."""
+
+    def __init__(self) -> None:
+        self._per_session: dict[tuple[str, str], int] = {}
+        self._windows: dict[tuple[str, str, float], deque[float]] = {}
+
+    def check(self, policy: Policy, obs: Observation) -> list[Finding]:
+        findings = []
+        for spec in policy.claims_of("max-requests"):
+            count = int(spec.params["count"])
+            per = str(spec.params.get("per", "session"))
+            if per == "session":
+                key = (policy.id, obs.session)
+                seen = self._per_session.get(key, 0) + 1
+                self._per_session[key] = seen
+                if seen > count:
+                    findings.append(Finding(
+                        "rate-exceeded", VIOLATION, "",
+                        f"request {seen} of this session; the vendor says at most {count} per session",
+                        evidence=seen, claim=Claim("max-requests", spec.citation)))
+            else:
+                seconds = parse_duration(per)
+                window = self._windows.setdefault((policy.id, obs.session, seconds), deque(maxlen=count + 1))
+                window.append(obs.timestamp)
+                recent = [t for t in window if obs.timestamp - t < seconds]
+                if len(recent) > count:
+                    findings.append(Finding(
+                        "rate-exceeded", VIOLATION, "",
+                        f"{len(recent)} requests within {per}; the vendor says at most {count} per {per}",
+                        evidence=len(recent), claim=Claim("max-requests", spec.citation)))
+        return findings
+
+
+class Auditor:
+    """Turns (observation, decoded payload, policy) into findings."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self.rates = RateTracker()
+
+    def audit(self, obs: Observation, decoded: Decoded, policy: Policy | None) -> list[Finding]:
+        findings: list[Finding] = []
+        findings.extend(self._decode_findings(decoded, policy))
+        if policy is None:
+            if self.catalogue.is_telemetry_host(obs.host):
+                findings.append(Finding(
+                    "unknown-endpoint", WARNING, "",
+                    f"{obs.host} is a known telemetry host, but no policy describes "
+                    f"{obs.method if obs.transport == 'http' else 'WebSocket'} {obs.path}",
+                    evidence=obs.url[:MAX_EVIDENCE]))
+            if decoded.structured:
+                findings.extend(self._pii(decoded.value, None, set(), WARNING))
+            findings.extend(self._cookies(obs, None))
+            return findings
+        findings.extend(self._encoding(decoded, policy))
+        findings.extend(self._cookies(obs, policy))
+        findings.extend(self.rates.check(policy, obs))
+        if decoded.structured:
+            findings.extend(self._schema(decoded.value, policy))
+            declared_pii = self._declared_pii(decoded.value, policy, findings)
+            severity = VIOLATION if policy.claim("no-pii") else WARNING
+            findings.extend(self._pii(decoded.value, policy, declared_pii, severity))
+            findings.extend(self._claims(decoded.value, policy))
+        return findings
+
+    # --- decoding
+    def _decode_findings(self, decoded: Decoded, policy: Policy | None) -> list[Finding]:
+        out = []
+        for issue in decoded.issues:
+            severity = {"decode-error": WARNING, "unverifiable-encrypted": INFO, "weak-algorithm": INFO}.get(
+                issue.code, WARNING)
+            claim = None
+            if policy is not None and issue.code == "unverifiable-encrypted" and policy.encoding_citation:
+                claim = Claim("encoding", policy.encoding_citation)
+            out.append(Finding(issue.code, severity, issue.path, issue.message,
+                               evidence=decoded.jwe if issue.code != "decode-error" else None, claim=claim))
+        return out
+
+    def _encoding(self, decoded: Decoded, policy: Policy) -> list[Finding]:
+        actual = [layer.name for layer in decoded.layers[1:]
+                  if not layer.name.startswith("json@") and layer.detail.get("via") != "content-encoding"]
+        expected = list(policy.encoding)
+        incomplete = any(i.code in ("decode-error", "unverifiable-encrypted") for i in decoded.issues)
+        if incomplete:
+            if actual == expected[: len(actual)]:
+                return []
+        elif actual == expected:
+            return []
+        if not actual and incomplete:
+            return []
+        claim = Claim("encoding", policy.encoding_citation) if policy.encoding_citation else None
+        return [Finding(
+            "encoding-mismatch", WARNING, "",
+            f"the document describes the payload as {' → '.join(expected) or 'plain'}; "
+            f"it was {' → '.join(actual) or 'plain text'}",
+            evidence=" → ".join(decoded.path_labels), claim=claim)]
+
+    # --- cookies
+    def _cookies(self, obs: Observation, policy: Policy | None) -> list[Finding]:
+        spec = policy.claim("no-cookies") if policy else None
+        severity = VIOLATION if spec else INFO
+        claim = Claim("no-cookies", spec.citation) if spec else None
+        out = []
+        for value in obs.header_values("cookie"):
+            names = [part.split("=", 1)[0].strip() for part in value.split(";") if part.strip()]
+            out.append(Finding("cookie", severity, "headers.Cookie",
+                               f"the request carries cookie(s): {', '.join(names)}",
+                               evidence=", ".join(names), claim=claim))
+        for value in obs.response_header_values("set-cookie"):
+            name = value.split("=", 1)[0].strip()
+            out.append(Finding("cookie", severity, "response.headers.Set-Cookie",
+                               f"the response sets cookie {name}", evidence=name, claim=claim))
+        return out
+
+    # --- declared fields
+    def _field_cite(self, policy: Policy, parts: list[Any]) -> Claim:
+        spec = _spec_at(policy, parts)
+        cite = spec.get("cite") if isinstance(spec, dict) else None
+        return Claim("declared-fields", policy.cite(cite) if cite else policy.source)
+
+    def _schema(self, value: Any, policy: Policy) -> list[Finding]:
+        out: list[Finding] = []
+        try:
+            errors = list(policy.validator.iter_errors(value))
+        except RecursionError:  # bounded by the decoder's depth limit; belt and braces
+            return [Finding("decode-error", WARNING, "", "payload too deeply nested to validate")]
+        for error in errors:
+            parts = list(error.absolute_path)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                allowed = set(error.schema.get("properties", {}))
+                for name in sorted(set(error.instance) - allowed, key=str):
+                    out.append(Finding(
+                        "undeclared-field", VIOLATION, json_path([*parts, name]),
+                        f"field {name!r} is not declared by {policy.vendor}'s document",
+                        evidence=_evidence(error.instance[name]),
+                        claim=Claim("declared-fields", policy.source)))
+            elif error.validator == "required" and isinstance(error.instance, dict):
+                for name in error.validator_value:
+                    if name not in error.instance:
+                        out.append(Finding(
+                            "missing-declared-field", INFO, json_path([*parts, name]),
+                            f"declared field {name!r} is absent",
+                            claim=self._field_cite(policy, [*parts, name])))
+            else:
+                out.append(Finding(
+                    "type-mismatch", VIOLATION, json_path(parts),
+                    _type_message(error), evidence=_evidence(error.instance),
+                    claim=self._field_cite(policy, parts)))
+        return out
+
+    # --- PII
+    def _declared_pii(self, value: Any, policy: Policy, findings: list[Finding]) -> set[str]:
+        """Concrete paths the policy declares as personal data; reported as info."""
+        paths: set[str] = set()
+        for dotted, spec in policy.declared_paths().items():
+            if not isinstance(spec, dict):
+                continue
+            kind = spec.get("pii") or _PII_FORMATS.get(spec.get("format", ""))
+            if not kind:
+                continue
+            for where, found in resolve_with_paths(value, dotted.replace(".*", "")):
+                if found in (None, ""):
+                    continue
+                paths.add(where)
+                if spec.get("pii"):
+                    findings.append(Finding(
+                        "pii", INFO, where, f"{kind}: declared by the vendor as collected",
+                        evidence=_evidence(found), claim=Claim("declared-fields", policy.cite(spec.get("cite")))))
+        for spec in policy.claims_of("hashed"):
+            for where, _found in resolve_with_paths(value, spec.params["path"]):
+                paths.add(where)
+        return paths
+
+    def _pii(self, value: Any, policy: Policy | None, skip: set[str], severity: str) -> list[Finding]:
+        spec = policy.claim("no-pii") if policy else None
+        claim = Claim("no-pii", spec.citation) if spec else None
+        out = []
+        for where, key, text in _strings(value):
+            if where in skip:
+                continue
+            for hit in scan_text(text, key):
+                out.append(Finding("pii", severity, where, f"{hit.label} in {where or 'the payload'}",
+                                   evidence=hit.value, claim=claim))
+        return out
+
+    # --- other claims
+    def _claims(self, value: Any, policy: Policy) -> list[Finding]:
+        out: list[Finding] = []
+        for spec in policy.claims:
+            if spec.check == "anonymised-values":
+                pattern = re.compile(spec.params["pattern"])
+                for where, found in resolve_with_paths(value, spec.params["path"]):
+                    if not isinstance(found, str):
+                        continue
+                    for match in pattern.finditer(found):
+                        for name, group in match.groupdict().items():
+                            if group is not None and group != name:
+                                out.append(Finding(
+                                    "not-anonymised", VIOLATION, where,
+                                    f"{name} should read the placeholder {name!r}, found {group!r}",
+                                    evidence=_evidence(found), claim=Claim(spec.check, spec.citation)))
+            elif spec.check == "no-free-text":
+                pattern = re.compile(spec.params["pattern"])
+                for where, found in resolve_with_paths(value, spec.params["path"]):
+                    if found is None:
+                        continue
+                    text = found if isinstance(found, str) else repr(found)
+                    if not pattern.fullmatch(text):
+                        out.append(Finding(
+                            "free-text", VIOLATION, where,
+                            f"free text in {where}: does not match the vendor's description",
+                            evidence=_evidence(found), claim=Claim(spec.check, spec.citation)))
+            elif spec.check == "hashed":
+                for where, found in resolve_with_paths(value, spec.params["path"]):
+                    if found is None:
+                        continue
+                    if not (isinstance(found, str) and _SHA256_HEX.match(found)):
+                        out.append(Finding(
+                            "not-hashed", VIOLATION, where,
+                            f"{where} is not a SHA-256 hex digest",
+                            evidence=_evidence(found), claim=Claim(spec.check, spec.citation)))
+            elif spec.check == "optional":
+                for where, found in resolve_with_paths(value, spec.params["path"]):
+                    if found not in (None, "", [], {}):
+                        out.append(Finding(
+                            "optional-field", INFO, where,
+                            f"{where} is present: the vendor says it is collected only if the user provided it",
+                            evidence=_evidence(found), claim=Claim(spec.check, spec.citation)))
+        return out
+
+
+def _type_message(error: Any) -> str:
+    if error.validator == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return f"declared as {want}, found {type_name(error.instance)}"
+    if error.validator == "format":
+        return f"declared with format {error.validator_value}, found {_evidence(error.instance)!r}"
+    if error.validator == "enum":
+        return f"declared as one of {', '.join(map(repr, error.validator_value))}, found {_evidence(error.instance)!r}"
+    if error.validator in ("minimum", "maximum"):
+        return f"declared {error.validator} {error.validator_value}, found {error.instance!r}"
+    if error.validator == "pattern":
+        return f"declared to match {error.validator_value!r}, found {_evidence(error.instance)!r}"
+    return error.message[:200]
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def _spec_at(policy: Policy, parts: list[Any]) -> dict[str, Any] | None:
+    dotted = json_path(["[]" if isinstance(p, int) else p for p in parts]).replace(".[]", "[]")
+    dotted = re.sub(r"\[\]", "[]", dotted)
+    return policy.declared_paths().get(dotted)
+
+
+def _strings(value: Any) -> Iterable[tuple[str, str | None, str]]:
+    """Every string value with its path and field name, iteratively."""
+    stack: list[tuple[Any, str, str | None]] = [(value, "", None)]
+    while stack:
+        node, where, key = stack.pop()
+        if isinstance(node, str):
+            yield where, key, node
+        elif isinstance(node, dict):
+            for k, child in reversed(list(node.items())):
+                stack.append((child, f"{where}.{k}" if where else str(k), str(k)))
+        elif isinstance(node, list):
+            for i in range(len(node) - 1, -1, -1):
+                stack.append((node[i], f"{where}[{i}]", key))
+
+
+__all__ = ["Auditor", "RateTracker", "json_path", "type_name", "Citation"]

@@ -1,0 +1,127 @@
+"""Events: one audited request or WebSocket message, the unit stored, listed and reported."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspector.core.findings import INFO, SEVERITY_RANK, VIOLATION, WARNING, Finding
+
+BODY_PREVIEW = 4096
+
+# Verdicts, most serious first. Each is a word (no colour-only meaning in any UI).
+VERDICTS = ("violation", "warning", "encrypted", "unknown", "error", "clean")
+
+
+@dataclass(slots=True)
+class Event:
+    method: str
+    url: str
+    host: str
+    path: str
+    transport: str
+    time: float
+    session: str
+    policy: str | None
+    vendor: str | None
+    product: str | None
+    decoding: list[str]
+    layers: list[dict[str, Any]]
+    decoded: Any
+    structured: bool
+    jwe: dict[str, Any] | None
+    findings: list[Finding]
+    request: dict[str, Any]
+    source: str = ""
+    action: str | None = None
+    response_status: int | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.findings, self.policy)
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.findings if f.severity == severity)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": self.time,
+            "session": self.session,
+            "transport": self.transport,
+            "method": self.method,
+            "url": self.url,
+            "host": self.host,
+            "path": self.path,
+            "policy": self.policy,
+            "vendor": self.vendor,
+            "product": self.product,
+            "decoding": self.decoding,
+            "layers": self.layers,
+            "decoded": self.decoded,
+            "jwe": self.jwe,
+            "verdict": self.verdict,
+            "action": self.action,
+            "findings": [f.to_dict() for f in self.findings],
+            "request": self.request,
+            "response_status": self.response_status,
+            "source": self.source,
+        }
+
+
+def verdict_of(findings: list[Finding], policy: str | None) -> str:
+    worst = max((SEVERITY_RANK[f.severity] for f in findings), default=0)
+    codes = {f.code for f in findings}
+    if worst >= SEVERITY_RANK[VIOLATION]:
+        return "violation"
+    if "unverifiable-encrypted" in codes:
+        return "encrypted"
+    if policy is None:
+        return "unknown"
+    if "decode-error" in codes:
+        return "error"
+    if worst >= SEVERITY_RANK[WARNING]:
+        return "warning"
+    return "clean"
+
+
+def request_record(headers: tuple[tuple[str, str], ...], body: bytes) -> dict[str, Any]:
+    """What an event keeps of the raw request: headers, cookies, a bounded body preview."""
+    preview = body[:BODY_PREVIEW]
+    try:
+        text = preview.decode("utf-8")
+        body_field: dict[str, Any] = {"body_text": text}
+    except UnicodeDecodeError:
+        body_field = {"body_base64": base64.b64encode(preview).decode("ascii")}
+    cookies = [v for k, v in headers if k.lower() == "cookie"]
+    return {
+        "headers": [[k, v] for k, v in headers],
+        "cookies": cookies,
+        "body_size": len(body),
+        "body_truncated": len(body) > BODY_PREVIEW,
+        **body_field,
+    }
+
+
+def summarize(events: list[Event]) -> dict[str, Any]:
+    by_code: dict[str, int] = {}
+    by_severity = {VIOLATION: 0, WARNING: 0, INFO: 0}
+    by_policy: dict[str, int] = {}
+    verdicts: dict[str, int] = {}
+    for event in events:
+        verdicts[event.verdict] = verdicts.get(event.verdict, 0) + 1
+        key = event.policy or "(no policy)"
+        by_policy[key] = by_policy.get(key, 0) + 1
+        for finding in event.findings:
+            by_code[finding.code] = by_code.get(finding.code, 0) + 1
+            by_severity[finding.severity] += 1
+    return {
+        "events": len(events),
+        "findings": by_severity,
+        "codes": dict(sorted(by_code.items())),
+        "verdicts": dict(sorted(verdicts.items())),
+        "policies": dict(sorted(by_policy.items())),
+    }

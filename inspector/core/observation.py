@@ -1,0 +1,56 @@
+"""What was seen on the wire, independent of where it was seen (live flow, HAR, .mitm, file)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One HTTP request or one WebSocket message, as plain data."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    transport: str = "http"  # "http" or "websocket"
+    timestamp: float = field(default_factory=time.time)
+    # For WebSocket messages: the direction ("client" sent it or "server" did) and its index.
+    ws_from_client: bool = True
+    ws_index: int | None = None
+    response_status: int | None = None
+    response_headers: tuple[tuple[str, str], ...] = ()
+    session: str = "default"
+    source: str = ""  # where it came from, e.g. "capture.har#12"
+    # True when the capture tool already removed the Content-Encoding (HAR text bodies).
+    content_decoded: bool = False
+
+    @property
+    def host(self) -> str:
+        return (urlsplit(self.url).hostname or "").lower()
+
+    @property
+    def path(self) -> str:
+        return urlsplit(self.url).path or "/"
+
+    @property
+    def raw_query(self) -> str:
+        return urlsplit(self.url).query
+
+    def header(self, name: str) -> str | None:
+        """First value of a request header, case-insensitively."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lname:
+                return value
+        return None
+
+    def header_values(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [value for key, value in self.headers if key.lower() == lname]
+
+    def response_header_values(self, name: str) -> list[str]:
+        lname = name.lower()
+        return [value for key, value in self.response_headers if key.lower() == lname]

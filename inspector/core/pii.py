@@ -1,0 +1,105 @@
+"""Detectors for personal data in decoded payloads: e-mail, IP, MAC, home paths, hostnames,
+tokens and API keys, JWTs, card numbers. Each returns what it found and the kind."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class PiiHit:
+    kind: str  # email, ipv4, ipv6, mac, home-path, hostname, token, jwt, api-key, card-number
+    value: str
+    label: str
+
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}(?![\w-])")
+_IPV4 = re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}(?![\w.]*\d)")
+_IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])")
+_MAC = re.compile(r"(?<![\w:-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![\w:-])")
+_HOME = re.compile(r"(?:/home/|/Users/|[A-Za-z]:\\\\?Users\\\\?)([A-Za-z0-9._-]+)")
+_LOCAL_HOST = re.compile(r"(?<![\w.-])[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.(?:local|lan|internal|corp|home|localdomain)(?![\w-])")
+_FQDN = re.compile(r"(?<![\w.@/-])(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){2,}(?:com|net|org|io|dev|app|co|us|uk|de|fr|info|biz|cloud|ai|me)(?![\w-])")
+_BEARER = re.compile(r"\b[Bb]earer\s+[A-Za-z0-9._~+/=-]{12,}")
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+_API_KEY = re.compile(
+    r"\b(?:sk_live_[A-Za-z0-9]{10,}|sk_test_[A-Za-z0-9]{10,}|rk_live_[A-Za-z0-9]{10,}|ghp_[A-Za-z0-9]{30,}"
+    r"|gho_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|AKIA[0-9A-Z]{16}|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|AIza[0-9A-Za-z_-]{35}|glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36})\b")
+_CARD = re.compile(r"(?<![\w-])(?:\d[ -]?){12,18}\d(?![\w-])")
+_SECRET_KEY = re.compile(r"(?i)(?:^|[_-])(?:password|passwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth|admin[_-]?secret)$")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = int(ch)
+        if i % 2 == 1:
+            n *= 2
+            if n > 9:
+                n -= 9
+        total += n
+    return total % 10 == 0
+
+
+def _valid_ipv4(text: str) -> bool:
+    try:
+        address = ipaddress.IPv4Address(text)
+    except ValueError:
+        return False
+    # 0.0.0.0 and the like carry nothing about a person
+    return not address.is_unspecified
+
+
+def _valid_ipv6(text: str) -> bool:
+    if text.count(":") < 2 or not any(c.isalnum() for c in text):
+        return False
+    try:
+        address = ipaddress.IPv6Address(text)
+    except ValueError:
+        return False
+    return not (address.is_unspecified or address.is_loopback)
+
+
+def scan_text(text: str, key: str | None = None) -> list[PiiHit]:
+    """Personal data in one string value (`key` is its field name, for token-like fields)."""
+    hits: list[PiiHit] = []
+    if len(text) > 100_000:
+        text = text[:100_000]
+    for m in _EMAIL.finditer(text):
+        hits.append(PiiHit("email", m.group(0), "e-mail address"))
+    for m in _IPV4.finditer(text):
+        if _valid_ipv4(m.group(0)):
+            hits.append(PiiHit("ipv4", m.group(0), "IPv4 address"))
+    if ":" in text:
+        for m in _IPV6.finditer(text):
+            if _valid_ipv6(m.group(0)) and not _MAC.fullmatch(m.group(0)):
+                hits.append(PiiHit("ipv6", m.group(0), "IPv6 address"))
+        for m in _MAC.finditer(text):
+            hits.append(PiiHit("mac", m.group(0), "MAC address"))
+    elif "-" in text:
+        for m in _MAC.finditer(text):
+            hits.append(PiiHit("mac", m.group(0), "MAC address"))
+    for m in _HOME.finditer(text):
+        hits.append(PiiHit("home-path", m.group(0), f"home-directory path (user name {m.group(1)!r})"))
+    for m in _LOCAL_HOST.finditer(text):
+        hits.append(PiiHit("hostname", m.group(0), "local host name"))
+    emails = {h.value for h in hits if h.kind == "email"}
+    for m in _FQDN.finditer(text):
+        if not any(m.group(0) in e for e in emails):
+            hits.append(PiiHit("hostname", m.group(0), "host name"))
+    for m in _BEARER.finditer(text):
+        hits.append(PiiHit("token", m.group(0)[:16] + "…", "bearer token"))
+    for m in _JWT.finditer(text):
+        hits.append(PiiHit("jwt", m.group(0)[:16] + "…", "JSON Web Token"))
+    for m in _API_KEY.finditer(text):
+        hits.append(PiiHit("api-key", m.group(0)[:8] + "…", "API key"))
+    for m in _CARD.finditer(text):
+        digits = re.sub(r"[ -]", "", m.group(0))
+        if 13 <= len(digits) <= 19 and _luhn(digits) and len(set(digits)) > 2:
+            hits.append(PiiHit("card-number", digits[:4] + "…" + digits[-4:], "payment card number"))
+    if key and _SECRET_KEY.search(key) and text and len(text) >= 6 and not hits:
+        hits.append(PiiHit("token", text[:4] + "…", f"secret in a field named {key!r}"))
+    return hits

@@ -1,0 +1,125 @@
+"""The pipeline: Observation → match policy → decode → audit → Event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from inspector.core.audit import Auditor
+from inspector.core.decode import DEFAULT_LIMITS, Decoded, Decoder, Issue, Layer, Limits, raw_query_param, raw_query_params
+from inspector.core.event import Event, request_record
+from inspector.core.findings import Finding, WARNING
+from inspector.core.keys import Keyring
+from inspector.core.observation import Observation
+from inspector.core.policy import Catalogue, Policy
+
+
+class Pipeline:
+    """Runs the same code for the live proxy, the offline auditor and the tests."""
+
+    def __init__(self, catalogue: Catalogue, keyring: Keyring | None = None,
+                 limits: Limits = DEFAULT_LIMITS) -> None:
+        self.catalogue = catalogue
+        self.keyring = keyring or Keyring()
+        self.limits = limits
+        self.decoder = Decoder(self.keyring, limits)
+        self.auditor = Auditor(catalogue)
+
+    def process(self, obs: Observation, action: str | None = None, policy: Policy | None = None) -> Event:
+        """Audit one observation. Never raises for bad input: problems become findings.
+
+        `policy` forces a policy (for a bare payload with no URL to match on)."""
+        try:
+            if policy is not None:
+                decoded = self.decode_at(obs, policy.location if policy.location != "ws-message" else "body")
+                if policy.location.startswith("query:") and decoded.issues and not obs.raw_query:
+                    decoded = self.decode_at(obs, "body")
+            else:
+                policy, decoded = self.match_and_decode(obs)
+            findings = self.auditor.audit(obs, decoded, policy)
+        except Exception as exc:  # noqa: BLE001 - a bug must not lose the event
+            policy, decoded = None, Decoded(layers=[Layer("body")])
+            findings = [Finding("decode-error", WARNING, "", f"internal error while auditing: {type(exc).__name__}: {exc}"[:300])]
+        return Event(
+            method=obs.method, url=obs.url, host=obs.host, path=obs.path, transport=obs.transport,
+            time=obs.timestamp, session=obs.session,
+            policy=policy.id if policy else None,
+            vendor=policy.vendor if policy else None,
+            product=policy.product if policy else None,
+            decoding=decoded.path_labels,
+            layers=[layer.to_dict() for layer in decoded.layers],
+            decoded=decoded.value, structured=decoded.structured, jwe=decoded.jwe,
+            findings=findings, request=request_record(obs.headers, obs.body),
+            source=obs.source, action=action, response_status=obs.response_status,
+        )
+
+    def match_and_decode(self, obs: Observation) -> tuple[Policy | None, Decoded]:
+        candidates = self.catalogue.candidates(obs)
+        cache: dict[str, Decoded] = {}
+        for policy in candidates:
+            decoded = cache.get(policy.location)
+            if decoded is None:
+                decoded = cache[policy.location] = self.decode_at(obs, policy.location)
+            if not policy.shape or policy.matches_shape(decoded.value):
+                return policy, decoded
+        # No candidate's shape holds: decode where the payload most likely is.
+        if cache:
+            return None, next(iter(cache.values()))
+        return None, self.decode_auto(obs)
+
+    def decode_at(self, obs: Observation, location: str) -> Decoded:
+        content_encoding = obs.header("content-encoding") if location in ("body",) or location.startswith("form:") else None
+        content_type = obs.header("content-type")
+        if obs.content_decoded and content_encoding:
+            # The capture tool already undid the Content-Encoding: record it, do not redo it.
+            decoded = self.decoder.decode(obs.body, location, content_type=content_type)
+            for coding in [c.strip().lower() for c in content_encoding.split(",") if c.strip()]:
+                decoded.layers.insert(1, Layer(coding, {"via": "content-encoding", "by": "capture"}))
+            return decoded
+        if location in ("body", "ws-message"):
+            return self.decoder.decode(obs.body, location, content_encoding=content_encoding, content_type=content_type)
+        if location.startswith("query:"):
+            name = location.split(":", 1)[1]
+            value = raw_query_param(obs.raw_query, name)
+            if value is None:
+                return _missing(location, f"query parameter {name!r} is missing")
+            return self.decoder.decode(value.encode("utf-8", "surrogateescape"), location)
+        if location.startswith("form:"):
+            name = location.split(":", 1)[1]
+            body = self.decoder.decode(obs.body, "body", content_encoding=content_encoding,
+                                       content_type="application/x-www-form-urlencoded")
+            text = body.value if isinstance(body.value, str) else None
+            if isinstance(body.value, dict) and name in body.value:
+                inner = body.value[name]
+                if isinstance(inner, str):
+                    return self.decoder.decode(inner.encode("utf-8", "surrogateescape"), location)
+                decoded = Decoded(value=inner, layers=[Layer(location), Layer("json")], structured=True)
+                return decoded
+            if text is not None:
+                value = raw_query_param(text, name)
+                if value is not None:
+                    return self.decoder.decode(value.encode("utf-8", "surrogateescape"), location)
+            return _missing(location, f"form field {name!r} is missing")
+        return _missing(location, f"unknown payload location {location!r}")
+
+    def decode_auto(self, obs: Observation) -> Decoded:
+        """No policy says where the payload is: the body, else the query parameter that decodes."""
+        if obs.transport == "websocket":
+            return self.decode_at(obs, "ws-message")
+        if obs.body.strip():
+            return self.decode_at(obs, "body")
+        best: Decoded | None = None
+        for name, _value in raw_query_params(obs.raw_query):
+            decoded = self.decode_at(obs, f"query:{name}")
+            if decoded.structured or decoded.jwe:
+                return decoded
+            if best is None and len(decoded.layers) > 1:
+                best = decoded
+        return best or Decoded(value=None, layers=[Layer("body")])
+
+
+def _missing(location: str, message: str) -> Decoded:
+    return Decoded(layers=[Layer(location)], issues=[Issue("decode-error", message)])
+
+
+def event_dicts(events: list[Event]) -> list[dict[str, Any]]:
+    return [e.to_dict() for e in events]
