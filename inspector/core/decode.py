@@ -380,7 +380,7 @@ class Decoder:
             return
         raise _Stop("decode-error", f"more than {self.limits.max_layers} encoding layers")
 
-    def _worth_following(self, data: bytes) -> bool:
+    def _worth_following(self, data: bytes, depth: int = 0) -> bool:
         """Base64 is only a layer when what it hides is itself something we recognise."""
         stripped = data.strip()
         if stripped[:2] == b"\x1f\x8b":
@@ -390,7 +390,12 @@ class Decoder:
             return False
         if text[:1] in "{[":
             return True
-        return bool(_JWE_COMPACT_RE.match(text))
+        if _JWE_COMPACT_RE.match(text):
+            return True
+        if depth > self.limits.max_layers:
+            return True  # let the layer bound report it
+        inner = _b64decode(stripped) if len(stripped) >= 8 else None
+        return inner is not None and self._worth_following(inner[0], depth + 1)
 
     def _open_jwe(self, raw: str | dict[str, Any], result: Decoded) -> bytes | None:
         opened = self.keyring.open(raw, max_plaintext=self.limits.max_decompressed)
