@@ -508,7 +508,12 @@ def parse_policy_text(text: str, origin: str, builtin: bool = False) -> Policy:
     problems: list[tuple[int | None, str]] = []
     for error in sorted(_POLICY_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
-        problems.append((_line_for(lines, error.absolute_path), f"{where}: {_schema_message(error)}"))
+        at = list(error.absolute_path)
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
+            if extra:
+                at.append(extra[0])  # point at the unknown key itself
+        problems.append((_line_for(lines, at), f"{where}: {_schema_message(error)}"))
     if not problems:
         problems.extend(_semantic_problems(data, lines))
     if problems:
