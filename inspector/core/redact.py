@@ -43,15 +43,34 @@ def _mask_at(value: Any, path: str) -> None:
         return
 
 
+def _under(path: str, roots: set[str]) -> bool:
+    return any(path == r or path.startswith(r + ".") or path.startswith(r + "[") for r in roots)
+
+
+def redact_url(url: str) -> str:
+    """Mask every query value: payloads and identifiers often ride in the query."""
+    base, sep, query = url.partition("?")
+    if not sep:
+        return url
+    parts = [p.split("=", 1)[0] + ("=" + MASK if "=" in p else "") for p in query.split("&")]
+    return base + "?" + "&".join(parts)
+
+
+SENSITIVE_CODES = ("pii", "not-hashed", "not-anonymised", "free-text", "optional-field", "cookie")
+
+
 def redact_event(event: Event) -> Event:
-    """A copy of the event with PII values masked in the decoded payload and all evidence."""
+    """A copy of the event with PII values masked in the decoded payload, evidence and raw request."""
     decoded = copy.deepcopy(event.decoded)
+    roots = {f.path for f in event.findings if f.code in SENSITIVE_CODES and f.path}
+    for path in roots:
+        if decoded is not None:
+            _mask_at(decoded, path)
     findings = []
     for finding in event.findings:
-        if finding.code in ("pii", "not-hashed", "not-anonymised", "free-text", "optional-field", "cookie"):
-            if finding.path and decoded is not None:
-                _mask_at(decoded, finding.path)
-            findings.append(replace(finding, evidence=MASK if finding.evidence not in (None, "") else finding.evidence))
+        sensitive = finding.code in SENSITIVE_CODES or (finding.path and _under(finding.path, roots))
+        if sensitive and finding.evidence not in (None, ""):
+            findings.append(replace(finding, evidence=MASK))
         else:
             findings.append(finding)
     request = dict(event.request)
@@ -61,4 +80,4 @@ def redact_event(event: Event) -> Event:
     request.pop("body_text", None)
     request.pop("body_base64", None)
     request["body_redacted"] = True
-    return replace(event, decoded=decoded, findings=findings, request=request)
+    return replace(event, decoded=decoded, findings=findings, request=request, url=redact_url(event.url))
