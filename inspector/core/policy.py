@@ -158,6 +158,11 @@ POLICY_SCHEMA: dict[str, Any] = {
                            "cite": _CITE, "note": {"type": "string"}},
             "additionalProperties": False}},
         "notes": {"type": "string"},
+        "sinkhole": {
+            "type": "object", "additionalProperties": False,
+            "properties": {"status": {"type": "integer", "minimum": 100, "maximum": 599},
+                           "content_type": {"type": "string"}, "body": {}},
+        },
     },
 }
 _POLICY_VALIDATOR = Draft202012Validator(POLICY_SCHEMA)
@@ -222,6 +227,7 @@ class Policy:
     notes: str
     origin: str
     raw: dict[str, Any] = field(repr=False)
+    sinkhole: dict[str, Any] | None = None
     builtin: bool = False
     _validator: Draft202012Validator | None = field(default=None, repr=False)
 
@@ -619,7 +625,7 @@ def _build(data: dict[str, Any], origin: str, builtin: bool) -> Policy:
         declared=data.get("declared") or {}, envelope=data.get("envelope"),
         additional=bool(data.get("additional", False)),
         claims=(), opt_out=tuple(data.get("opt_out", [])), notes=data.get("notes", ""),
-        origin=origin, raw=data, builtin=builtin,
+        origin=origin, raw=data, builtin=builtin, sinkhole=data.get("sinkhole"),
     )
     policy.encoding_citation = policy.cite(payload["encoding_cite"]) if payload.get("encoding_cite") else None
     policy.claims = tuple(

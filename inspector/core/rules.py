@@ -1,0 +1,104 @@
+"""Rules: allow / block / sinkhole per policy, vendor or host; the most specific rule wins.
+
+Specificity, most specific first: policy id; exact host; vendor; wildcard host (a longer
+pattern before a shorter one); then the default (`allow`, or `block` with --block-all).
+The action depends only on the match and the rules, never on decoding.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Iterable
+
+ACTIONS = ("allow", "block", "sinkhole")
+KINDS = ("policy", "vendor", "host")
+# When several policies may match (a shape not yet known), the strictest action wins.
+STRICTNESS = {"allow": 0, "sinkhole": 1, "block": 2}
+
+
+class RuleError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    target: str
+    kind: str
+    action: str
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise RuleError(f"unknown action {self.action!r} (use {', '.join(ACTIONS)})")
+        if self.kind not in KINDS:
+            raise RuleError(f"unknown rule kind {self.kind!r} (use {', '.join(KINDS)})")
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    action: str
+    rule: Rule | None  # None: the default applied
+
+    @property
+    def reason(self) -> str:
+        if self.rule is None:
+            return "default"
+        return f"{self.rule.kind} {self.rule.target}"
+
+
+class RuleBook:
+    """An immutable set of rules; swap the whole book to change rules (thread-safe reads)."""
+
+    def __init__(self, rules: Iterable[Rule] = (), default: str = "allow") -> None:
+        if default not in ACTIONS:
+            raise RuleError(f"unknown default action {default!r}")
+        self.default = default
+        self.rules = tuple(rules)
+        self._policy = {r.target: r for r in self.rules if r.kind == "policy"}
+        self._vendor = {r.target.lower(): r for r in self.rules if r.kind == "vendor"}
+        self._host_exact = {r.target.lower(): r for r in self.rules if r.kind == "host" and "*" not in r.target}
+        self._host_wild = sorted((r for r in self.rules if r.kind == "host" and "*" in r.target),
+                                 key=lambda r: -len(r.target))
+
+    @classmethod
+    def from_dicts(cls, rows: Iterable[dict[str, object]], default: str = "allow") -> RuleBook:
+        rules = []
+        for row in rows:
+            try:
+                rules.append(Rule(str(row["target"]), str(row.get("kind", "policy")), str(row["action"])))
+            except (KeyError, RuleError):
+                continue  # a malformed row from another version must not stop the proxy
+        return cls(rules, default)
+
+    def decide(self, policy_id: str | None, vendor: str | None, host: str) -> Decision:
+        host = host.lower()
+        if policy_id and policy_id in self._policy:
+            return Decision(self._policy[policy_id].action, self._policy[policy_id])
+        if host in self._host_exact:
+            return Decision(self._host_exact[host].action, self._host_exact[host])
+        if vendor and vendor.lower() in self._vendor:
+            rule = self._vendor[vendor.lower()]
+            return Decision(rule.action, rule)
+        for rule in self._host_wild:
+            if fnmatch.fnmatchcase(host, rule.target.lower()):
+                return Decision(rule.action, rule)
+        return Decision(self.default, None)
+
+    def decide_any(self, candidates: Iterable[tuple[str, str]], host: str) -> Decision:
+        """For several possible policies (id, vendor): the strictest of their decisions."""
+        decisions = [self.decide(pid, vendor, host) for pid, vendor in candidates]
+        if not decisions:
+            return self.decide(None, None, host)
+        return max(decisions, key=lambda d: STRICTNESS[d.action])
+
+
+def infer_kind(target: str, policy_ids: Iterable[str], vendors: Iterable[str]) -> str:
+    """`rules block refine` → vendor; `rules block refine-v4-browser` → policy; a dotted name → host."""
+    if target in set(policy_ids):
+        return "policy"
+    if target.lower() in {v.lower() for v in vendors}:
+        return "vendor"
+    if "." in target or "*" in target:
+        return "host"
+    raise RuleError(f"{target!r} is neither a policy id, a vendor, nor a host name "
+                    "(use --policy/--vendor/--host to say which)")

@@ -1,0 +1,363 @@
+"""The mitmproxy addon: decide allow/block/sinkhole at once, audit and store off the event loop.
+
+Used embedded (`telemetry-inspector proxy` / `run`) and by mitmproxy's own tools:
+`mitmdump -s addons/telemetry_inspector.py --set ti_store=PATH`.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from mitmproxy import ctx, exceptions, http, tls
+
+from inspector.capture.mitm import request_observation, websocket_message_observation
+from inspector.core.actions import LocalAnswer, block_answer, sinkhole_answer
+from inspector.core.decode import Decoder
+from inspector.core.event import Event
+from inspector.core.keys import KeyLoadError, Keyring
+from inspector.core.observation import Observation
+from inspector.core.pipeline import Pipeline
+from inspector.core.policy import Catalogue, Policy
+from inspector.core.redact import redact_event
+from inspector.core.rules import ACTIONS, Decision, RuleBook
+from inspector.core.discover import looks_like_telemetry
+
+log = logging.getLogger("telemetry_inspector")
+
+EventCallback = Callable[[Event], None]
+
+
+class Worker(threading.Thread):
+    """Decodes, audits and stores observations off mitmproxy's event loop, in batches."""
+
+    def __init__(self, addon: TelemetryInspector) -> None:
+        super().__init__(name="telemetry-inspector-worker", daemon=True)
+        self.addon = addon
+        self.queue: queue.Queue[tuple[Observation, Decision, str | None] | None] = queue.Queue(maxsize=100_000)
+        self.stopping = threading.Event()
+        self.idle = threading.Event()
+        self.idle.set()
+        self.processed = 0
+
+    def submit(self, obs: Observation, decision: Decision, policy_id: str | None) -> None:
+        self.idle.clear()
+        try:
+            self.queue.put_nowait((obs, decision, policy_id))
+        except queue.Full:
+            log.warning("telemetry-inspector: audit queue full, event dropped (the action was still applied)")
+
+    def run(self) -> None:
+        last_rules = 0.0
+        while not self.stopping.is_set() or not self.queue.empty():
+            batch = []
+            try:
+                item = self.queue.get(timeout=0.1)
+                if item is not None:
+                    batch.append(item)
+                while len(batch) < 500:
+                    item = self.queue.get_nowait()
+                    if item is not None:
+                        batch.append(item)
+            except queue.Empty:
+                pass
+            if batch:
+                self._process(batch)
+            now = time.monotonic()
+            if now - last_rules >= self.addon.rules_poll:
+                last_rules = now
+                self.addon.reload_rules()
+            if self.queue.empty():
+                self.idle.set()
+
+    def _process(self, batch: list[tuple[Observation, Decision, str | None]]) -> None:
+        addon = self.addon
+        events = []
+        for obs, decision, policy_id in batch:
+            policy = addon.catalogue.get(policy_id) if policy_id else None
+            event = addon.pipeline.process(obs, action=decision.action, policy=policy)
+            if addon.redact:
+                event = redact_event(event)
+            events.append(event)
+        if addon.store is not None:
+            try:
+                addon.store.add_events([e.to_dict() for e in events])
+            except Exception as exc:  # noqa: BLE001 - the proxy must keep running (and blocking)
+                log.error("telemetry-inspector: cannot write the store: %s", exc)
+        for event in events:
+            addon.count(event)
+            for callback in list(addon.callbacks):
+                try:
+                    callback(event)
+                except Exception:  # noqa: BLE001
+                    log.exception("telemetry-inspector: event callback failed")
+        self.processed += len(events)
+
+
+class TelemetryInspector:
+    """One addon for embedded use and for `mitmdump -s`."""
+
+    def __init__(self, catalogue: Catalogue | None = None, keyring: Keyring | None = None,
+                 store: Any = None, callbacks: Sequence[EventCallback] = ()) -> None:
+        self.catalogue = catalogue or Catalogue.load()
+        self.keyring = keyring or Keyring()
+        self.pipeline = Pipeline(self.catalogue, self.keyring)
+        self.store = store
+        self._own_store = False
+        self.callbacks: list[EventCallback] = list(callbacks)
+        self.rules = RuleBook()
+        self.default_action = "allow"
+        self.discover = False
+        self.block_mode = "respond"
+        self.block_status = 403
+        self.redact = False
+        self.rules_poll = 0.5
+        self.session = "default"
+        self.worker: Worker | None = None
+        self.stats = {"events": 0, "violation": 0, "blocked": 0, "sinkholed": 0, "allowed": 0}
+        self._stats_lock = threading.Lock()
+        self._configured_from_options = catalogue is None
+
+    # ------------------------------------------------------------------ options
+    def load(self, loader: Any) -> None:
+        loader.add_option("ti_store", str, "", "telemetry-inspector: store file (empty: no store).")
+        loader.add_option("ti_policies", Sequence[str], [], "telemetry-inspector: extra policy files or directories.")
+        loader.add_option("ti_keys", Sequence[str], [], "telemetry-inspector: private key files or directories for JWE.")
+        loader.add_option("ti_default_action", str, "allow", "telemetry-inspector: action without a rule: allow, block or sinkhole.")
+        loader.add_option("ti_block_all", bool, False, "telemetry-inspector: start blocking every matched telemetry channel.")
+        loader.add_option("ti_discover", bool, False, "telemetry-inspector: also inspect unknown hosts and flag likely telemetry.")
+        loader.add_option("ti_block_mode", str, "respond", "telemetry-inspector: answer blocked requests locally (respond) or kill the connection (kill).")
+        loader.add_option("ti_block_status", int, 403, "telemetry-inspector: status code of the local answer to a blocked request.")
+        loader.add_option("ti_redact", bool, False, "telemetry-inspector: store events with personal data masked.")
+        loader.add_option("ti_max_events", int, 0, "telemetry-inspector: keep at most this many events in the store (0: no limit).")
+
+    def configure(self, updated: set[str]) -> None:
+        opts = ctx.options
+        if "ti_default_action" in updated or "ti_block_all" in updated:
+            action = "block" if opts.ti_block_all else opts.ti_default_action
+            if action not in ACTIONS:
+                raise exceptions.OptionsError(f"ti_default_action must be one of {', '.join(ACTIONS)}")
+            self.default_action = action
+        if "ti_block_mode" in updated:
+            if opts.ti_block_mode not in ("respond", "kill"):
+                raise exceptions.OptionsError("ti_block_mode must be respond or kill")
+            self.block_mode = opts.ti_block_mode
+        if "ti_block_status" in updated:
+            if not 100 <= opts.ti_block_status <= 599:
+                raise exceptions.OptionsError("ti_block_status must be an HTTP status code")
+            self.block_status = opts.ti_block_status
+        if "ti_discover" in updated:
+            self.discover = opts.ti_discover
+        if "ti_redact" in updated:
+            self.redact = opts.ti_redact
+        if self._configured_from_options and ("ti_policies" in updated or "ti_keys" in updated):
+            catalogue = Catalogue.load(paths=[Path(p) for p in opts.ti_policies])
+            for problem in catalogue.problems:
+                for line in problem.lines():
+                    log.warning("telemetry-inspector: policy not loaded: %s", line)
+            try:
+                keyring = Keyring.from_paths([Path(p) for p in opts.ti_keys])
+            except KeyLoadError as exc:
+                raise exceptions.OptionsError(str(exc)) from None
+            self.catalogue, self.keyring = catalogue, keyring
+            self.pipeline = Pipeline(catalogue, keyring)
+        if "ti_store" in updated and opts.ti_store and self.store is None:
+            from inspector.store import Store, StoreError
+            try:
+                self.store = Store(Path(opts.ti_store).expanduser(), max_events=opts.ti_max_events or None)
+            except StoreError as exc:
+                raise exceptions.OptionsError(str(exc)) from None
+            self._own_store = True
+        self.reload_rules()
+
+    def running(self) -> None:
+        # Eager upstream connections would contact the vendor before a block can apply.
+        if ctx.options.connection_strategy != "lazy":
+            ctx.options.update(connection_strategy="lazy")
+            log.info("telemetry-inspector: set connection_strategy=lazy so blocked requests never connect upstream")
+        self.start()
+
+    def start(self) -> None:
+        if self.worker is None or not self.worker.is_alive():
+            if self.store is not None and self.session == "default":
+                try:
+                    self.session = f"s{self.store.start_session({'started': time.time()})}"
+                except Exception:  # noqa: BLE001
+                    self.session = f"s{int(time.time())}"
+            self.worker = Worker(self)
+            self.worker.start()
+
+    def done(self) -> None:
+        self.stop()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self.worker is not None:
+            self.worker.stopping.set()
+            self.worker.join(timeout)
+            self.worker = None
+        if self.store is not None:
+            try:
+                if self.session.startswith("s") and self.session[1:].isdigit():
+                    self.store.end_session(int(self.session[1:]), dict(self.stats))
+            except Exception:  # noqa: BLE001
+                pass
+            if self._own_store:
+                self.store.close()
+                self.store = None
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """For tests and `exec`: wait until every submitted observation is stored."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.worker is None or (self.worker.queue.empty() and self.worker.idle.is_set()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    # ------------------------------------------------------------------ rules
+    def reload_rules(self) -> None:
+        rows: list[dict[str, Any]] = []
+        if self.store is not None:
+            try:
+                self.store.refresh()
+                rows = self.store.rules()
+            except Exception as exc:  # noqa: BLE001 - keep the last good rules
+                log.warning("telemetry-inspector: cannot read rules: %s", exc)
+                return
+        self.rules = RuleBook.from_dicts(rows, default=self.default_action)
+
+    def count(self, event: Event) -> None:
+        with self._stats_lock:
+            self.stats["events"] += 1
+            if event.verdict == "violation":
+                self.stats["violation"] += 1
+            key = {"block": "blocked", "sinkhole": "sinkholed"}.get(event.action or "allow", "allowed")
+            self.stats[key] += 1
+
+    # ------------------------------------------------------------------ hooks
+    def intercepts(self, host: str) -> bool:
+        return self.discover or self.catalogue.is_telemetry_host(host)
+
+    def tls_clienthello(self, data: tls.ClientHelloData) -> None:
+        """Hosts no policy matches pass through without TLS interception."""
+        host = data.client_hello.sni or (data.context.server.address[0] if data.context.server.address else "")
+        if not host or not self.intercepts(host.lower()):
+            data.ignore_connection = True
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            self._request(flow)
+        except Exception:  # noqa: BLE001 - fail closed for telemetry hosts
+            log.exception("telemetry-inspector: request hook failed")
+            host = flow.request.pretty_host.lower()
+            if self.catalogue.is_telemetry_host(host):
+                decision = self.rules.decide(None, None, host)
+                strict = [d for d in (self.rules.decide(p.id, p.vendor, host) for p in self.catalogue.policies
+                                      if any(_host_ok(h, host) for h in p.hosts))]
+                if decision.action != "allow" or any(d.action != "allow" for d in strict):
+                    self._answer(flow, "block")
+
+    def _request(self, flow: http.HTTPFlow) -> None:
+        is_upgrade = flow.request.headers.get("upgrade", "").lower() == "websocket"
+        obs = request_observation(flow, session=self.session)
+        if is_upgrade:
+            obs = _with_transport(obs, "websocket")
+        candidates = self.catalogue.candidates(obs)
+        if not candidates:
+            if self.catalogue.is_telemetry_host(obs.host) or (self.discover and looks_like_telemetry(obs)):
+                decision = self.rules.decide(None, None, obs.host)
+                flow.metadata["ti"] = (decision, None)
+                if decision.action != "allow":
+                    self._answer(flow, decision.action, obs, None)
+                    if not is_upgrade:
+                        self.worker_submit(obs, decision, None)
+                elif not is_upgrade:
+                    flow.metadata["ti_obs"] = True
+            return
+        policy = self._select(obs, candidates)
+        if policy is not None:
+            decision = self.rules.decide(policy.id, policy.vendor, obs.host)
+        else:  # shape undecidable: the strictest action of the candidates (fail closed)
+            decision = self.rules.decide_any([(p.id, p.vendor) for p in candidates], obs.host)
+        flow.metadata["ti"] = (decision, policy.id if policy else None)
+        if decision.action != "allow":
+            self._answer(flow, decision.action, obs, policy)
+            if not is_upgrade:
+                self.worker_submit(obs, decision, policy.id if policy else None)
+        elif not is_upgrade:
+            flow.metadata["ti_obs"] = True
+
+    def _select(self, obs: Observation, candidates: list[Policy]) -> Policy | None:
+        """Choose among candidates; shape conditions need the decoded body (bounded)."""
+        if not any(p.shape for p in candidates):
+            return candidates[0]
+        try:
+            policy, _decoded = self.pipeline.match_and_decode(obs)
+        except Exception:  # noqa: BLE001 - undecidable: the caller fails closed
+            return None
+        return policy
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.pop("ti_obs", False):
+            decision, policy_id = flow.metadata.get("ti", (Decision("allow", None), None))
+            obs = request_observation(flow, session=self.session)
+            self.worker_submit(obs, decision, policy_id)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        self.response(flow)
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:
+            return
+        message = flow.websocket.messages[-1]
+        if not message.from_client:
+            return
+        meta = flow.metadata.get("ti")
+        if meta is None:
+            return
+        decision, policy_id = meta
+        url = flow.request.pretty_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
+        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in flow.request.headers.fields)
+        obs = websocket_message_observation(url, headers, message, len(flow.websocket.messages) - 1,
+                                            self.session, "")
+        if decision.action != "allow":
+            message.drop()  # belt and braces: the upgrade was already answered locally
+        self.worker_submit(obs, decision, None)
+
+    def worker_submit(self, obs: Observation, decision: Decision, policy_id: str | None) -> None:
+        if self.worker is None:
+            self.start()
+        assert self.worker is not None
+        self.worker.submit(obs, decision, policy_id)
+
+    # ------------------------------------------------------------------ answers
+    def _answer(self, flow: http.HTTPFlow, action: str, obs: Observation | None = None,
+                policy: Policy | None = None) -> None:
+        if action == "block" and self.block_mode == "kill":
+            flow.kill()
+            return
+        answer: LocalAnswer
+        if action == "sinkhole" and obs is not None:
+            answer = sinkhole_answer(obs, policy.sinkhole if policy else None)
+        else:
+            answer = block_answer(self.block_status)
+        flow.response = http.Response.make(answer.status, answer.body, dict(answer.headers))
+
+
+def _host_ok(pattern: str, host: str) -> bool:
+    from inspector.core.policy import host_matches
+    return host_matches(pattern, host)
+
+
+def _with_transport(obs: Observation, transport: str) -> Observation:
+    from dataclasses import replace
+    return replace(obs, transport=transport)
+
+
+__all__ = ["TelemetryInspector", "Decoder"]
