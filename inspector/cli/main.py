@@ -348,3 +348,7 @@ def main() -> None:
                    "(set TELEMETRY_INSPECTOR_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(rc if isinstance(rc, int) else 0)
+
+
+# The live commands (proxy, exec, rules, ca, report, store) register themselves on `cli`.
+from inspector.cli import live as _live  # noqa: E402,F401

@@ -125,3 +125,34 @@ def summarize(events: list[Event]) -> dict[str, Any]:
         "verdicts": dict(sorted(verdicts.items())),
         "policies": dict(sorted(by_policy.items())),
     }
+
+
+def finding_from_dict(data: dict[str, Any]) -> Finding:
+    from inspector.core.findings import Citation, Claim
+
+    claim = None
+    raw = data.get("claim")
+    if isinstance(raw, dict):
+        claim = Claim(str(raw.get("check", "")), Citation(
+            document=raw.get("document", ""), title=raw.get("title", ""), section=raw.get("section", ""),
+            quote=raw.get("quote", ""), url=raw.get("url", "")))
+    severity = data.get("severity", INFO)
+    return Finding(code=str(data.get("code", "")), severity=severity if severity in SEVERITY_RANK else INFO,
+                   path=str(data.get("path", "")), message=str(data.get("message", "")),
+                   evidence=data.get("evidence"), claim=claim)
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an Event from its stored dict (the inverse of Event.to_dict)."""
+    return Event(
+        method=str(data.get("method", "")), url=str(data.get("url", "")), host=str(data.get("host", "")),
+        path=str(data.get("path", "")), transport=str(data.get("transport", "http")),
+        time=float(data.get("time") or 0.0), session=str(data.get("session", "")),
+        policy=data.get("policy"), vendor=data.get("vendor"), product=data.get("product"),
+        decoding=list(data.get("decoding") or []), layers=list(data.get("layers") or []),
+        decoded=data.get("decoded"), structured=isinstance(data.get("decoded"), (dict, list)),
+        jwe=data.get("jwe"), findings=[finding_from_dict(f) for f in data.get("findings") or [] if isinstance(f, dict)],
+        request=dict(data.get("request") or {}), source=str(data.get("source", "")),
+        action=data.get("action"), response_status=data.get("response_status"),
+        id=str(data.get("id") or uuid.uuid4().hex),
+    )

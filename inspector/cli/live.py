@@ -1,0 +1,450 @@
+"""Live commands: proxy, exec, rules, ca, report, store."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import click
+
+from inspector.cli.main import (
+    EXIT_FINDINGS,
+    EXIT_INPUT,
+    InputError,
+    build_catalogue,
+    build_keyring,
+    cli,
+    key_options,
+)
+from inspector.core.findings import SEVERITY_RANK
+from inspector.core.rules import ACTIONS, RuleError, infer_kind
+
+
+def _default_store() -> Path:
+    from inspector.store import default_store_path
+    return default_store_path()
+
+
+def store_option(func: Any) -> Any:
+    return click.option("--store", "store_path", type=click.Path(path_type=Path), default=None,
+                        help="Store file (default: $XDG_DATA_HOME/telemetry-inspector/store.json).")(func)
+
+
+def open_store(path: Path | None, readonly: bool = False, **kwargs: Any) -> Any:
+    from inspector.store import Store, StoreError
+    path = path or _default_store()
+    try:
+        return Store(path, readonly=readonly, **kwargs)
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep:
+        host, port = "127.0.0.1", value
+    host = host.strip("[]") or "127.0.0.1"
+    try:
+        number = int(port)
+    except ValueError:
+        raise InputError(f"--listen wants HOST:PORT, got {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise InputError(f"--listen port out of range: {number}")
+    return host, number
+
+
+def proxy_options(func: Any) -> Any:
+    options = [
+        click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
+                     help="Address to listen on. Non-loopback needs --allow-remote."),
+        click.option("--allow-remote", is_flag=True, help="Allow a non-loopback listen address (prints a warning)."),
+        store_option,
+        click.option("--policies", "policy_dirs", multiple=True, type=click.Path(path_type=Path), metavar="DIR",
+                     help="Add the policies in this directory or file. Repeatable."),
+        click.option("--mode", "modes", multiple=True, metavar="MODE",
+                     help="mitmproxy mode: regular (default), upstream:URL, reverse:URL, socks5, transparent, "
+                          "local, wireguard. Repeatable."),
+        click.option("--discover", is_flag=True, help="Also inspect unknown hosts; flag likely telemetry."),
+        click.option("--block-all", is_flag=True, help="Start blocking every matched telemetry channel."),
+        click.option("--block-mode", type=click.Choice(["respond", "kill"]), default="respond", show_default=True,
+                     help="Answer blocked requests locally, or kill the connection."),
+        click.option("--block-status", type=int, default=403, show_default=True,
+                     help="Status of the local answer to a blocked request."),
+        click.option("--max-events", type=int, default=0, help="Keep at most N events in the store (0: all)."),
+        click.option("--redact", is_flag=True, help="Store events with personal data masked."),
+        click.option("--confdir", type=click.Path(path_type=Path), default=None,
+                     help="mitmproxy configuration directory (holds the CA). Default ~/.mitmproxy."),
+        click.option("--set", "set_options", multiple=True, metavar="NAME=VALUE",
+                     help="Any mitmproxy option, as with mitmdump --set. Repeatable."),
+        key_options,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy_dirs: tuple[Path, ...],
+                modes: tuple[str, ...], discover: bool, block_all: bool, block_mode: str, block_status: int,
+                max_events: int, redact: bool, confdir: Path | None, set_options: tuple[str, ...],
+                keys: tuple[Path, ...], callbacks: list[Any] | None = None, use_store: bool = True) -> Any:
+    from inspector.proxy.addon import TelemetryInspector
+    from inspector.proxy.embed import ProxySettings, ProxyStartError
+
+    host, port = parse_listen(listen)
+    extra: dict[str, Any] = {}
+    for item in set_options:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--set wants NAME=VALUE, got {item!r}")
+        extra[name.strip()] = value
+    settings = ProxySettings(listen_host=host, listen_port=port, modes=tuple(modes) or ("regular",),
+                             allow_remote=allow_remote, confdir=confdir, extra=extra)
+    try:
+        settings.check()
+    except ProxyStartError as exc:
+        raise InputError(str(exc)) from None
+    if not settings.is_loopback():
+        click.echo(f"warning: listening on {host}, reachable from other machines: anyone who can reach it "
+                   "can use this proxy and see what it records", err=True)
+    catalogue, _ = build_catalogue((), policy_dirs, False)
+    keyring = build_keyring(keys)
+    store = open_store(store_path, max_events=max_events or None) if use_store else None
+    addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=callbacks or [])
+    addon.default_action = "block" if block_all else "allow"
+    addon.discover = discover
+    addon.block_mode = block_mode
+    if not 100 <= block_status <= 599:
+        raise InputError("--block-status must be an HTTP status code")
+    addon.block_status = block_status
+    addon.redact = redact
+    addon.reload_rules()
+    return settings, addon, store
+
+
+@cli.command()
+@proxy_options
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per event (as in audit --format json).")
+def proxy(as_json: bool, **kwargs: Any) -> None:
+    """Run the proxy headless: one line per telemetry event. Ctrl-C or SIGTERM stops it."""
+    from inspector.proxy.embed import ProxyStartError, serve_forever
+    from inspector.report.render import event_line
+
+    lock = threading.Lock()
+
+    def emit(event: Any) -> None:
+        line = json.dumps(event.to_dict(), ensure_ascii=False, default=str) if as_json else event_line(event)
+        with lock:
+            click.echo(line)
+
+    settings, addon, store = build_proxy(callbacks=[emit], **kwargs)
+
+    def ready(addrs: list[tuple[str, int]]) -> None:
+        where = ", ".join(f"{h}:{p}" for h, p in addrs)
+        click.echo(f"telemetry-inspector {'/'.join(settings.modes)} proxy listening on {where}; "
+                   f"CA certificate: {settings.ca_cert()}; store: {store.path if store else '-'}", err=True)
+
+    try:
+        serve_forever(settings, addon, ready)
+    except ProxyStartError as exc:
+        raise InputError(str(exc)) from None
+    finally:
+        addon.stop()
+    s = addon.stats
+    click.echo(f"stopped: {s['events']} events, {s['violation']} with violations, {s['blocked']} blocked, "
+               f"{s['sinkholed']} sinkholed", err=True)
+
+
+CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO",
+                "AWS_CA_BUNDLE", "PIP_CERT", "HTTPLIB2_CA_CERTS", "DENO_CERT", "CARGO_HTTP_CAINFO")
+
+
+def proxy_environment(port: int, ca_bundle: Path, base: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(base if base is not None else os.environ)
+    url = f"http://127.0.0.1:{port}"
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        env[name] = url
+    for name in ("NO_PROXY", "no_proxy"):
+        env.pop(name, None)
+    for name in CA_VARIABLES:
+        env[name] = str(ca_bundle)
+    # Node's built-in fetch ignores proxy variables unless told (Node ≥ 22.?: NODE_USE_ENV_PROXY)
+    env["NODE_USE_ENV_PROXY"] = "1"
+    return env
+
+
+def ca_bundle(ca_cert: Path, target: Path) -> Path:
+    """The system CA bundle plus the proxy's CA: a client that trusts only this still reaches others."""
+    parts = []
+    for candidate in ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"):
+        if Path(candidate).is_file():
+            parts.append(Path(candidate).read_text(errors="replace"))
+            break
+    else:
+        try:
+            import certifi
+            parts.append(Path(certifi.where()).read_text())
+        except ImportError:  # pragma: no cover
+            pass
+    parts.append(ca_cert.read_text())
+    target.write_text("\n".join(parts))
+    return target
+
+
+@cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@proxy_options
+@click.option("--expect-none", is_flag=True, help="Exit non-zero if any telemetry was seen (opt-out check).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(expect_none: bool, quiet: bool, command: tuple[str, ...], listen: str, **kwargs: Any) -> None:
+    """Run COMMAND with its traffic routed through the inspector, then summarise its telemetry.
+
+    Sets HTTP(S)_PROXY and the CA-trust variables (SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
+    NODE_EXTRA_CA_CERTS, CURL_CA_BUNDLE, GIT_SSL_CAINFO, …) for COMMAND. Returns COMMAND's
+    exit status; with --expect-none, exit 1 if any telemetry was seen.
+    """
+    import tempfile
+
+    from inspector.proxy.embed import ProxyStartError, ProxyThread
+    from inspector.report.render import event_line
+
+    seen: list[Any] = []
+    lock = threading.Lock()
+
+    def emit(event: Any) -> None:
+        with lock:
+            seen.append(event)
+            if not quiet:
+                click.echo("telemetry-inspector: " + event_line(event), err=True)
+
+    if listen == "127.0.0.1:8080":
+        listen = "127.0.0.1:0"  # a free port: exec must not fight a running proxy
+    settings, addon, store = build_proxy(listen=listen, callbacks=[emit], **kwargs)
+    thread = ProxyThread(settings, addon)
+    try:
+        thread.start()
+    except ProxyStartError as exc:
+        raise InputError(str(exc)) from None
+    with tempfile.TemporaryDirectory(prefix="ti-exec-") as tmp:
+        try:
+            bundle = ca_bundle(settings.ca_cert(), Path(tmp) / "ca-bundle.pem")
+            env = proxy_environment(thread.port, bundle)
+            try:
+                rc = subprocess.call(list(command), env=env)
+            except FileNotFoundError:
+                raise InputError(f"command not found: {command[0]}") from None
+            except KeyboardInterrupt:
+                rc = 130
+            addon.wait_idle(10)
+        finally:
+            thread.stop()
+            addon.stop()
+    violations = sum(1 for e in seen if e.verdict == "violation")
+    channels = sorted({e.policy or e.host for e in seen})
+    click.echo(f"telemetry-inspector: {len(seen)} telemetry event(s), {violations} with violations"
+               + (f" — {', '.join(channels)}" if channels else ""), err=True)
+    if expect_none and seen:
+        click.echo("telemetry-inspector: telemetry was sent although none was expected (--expect-none)", err=True)
+        sys.exit(EXIT_FINDINGS if rc == 0 else rc)
+    sys.exit(rc)
+
+
+# ---------------------------------------------------------------------- rules
+
+@cli.group()
+def rules() -> None:
+    """List and change allow/block/sinkhole rules (applied by a running proxy within a second)."""
+
+
+@rules.command("list")
+@store_option
+@click.option("--json", "as_json", is_flag=True)
+def rules_list(store_path: Path | None, as_json: bool) -> None:
+    """List the rules in the store."""
+    store = open_store(store_path)
+    try:
+        rows = store.rules()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no rules: matched telemetry is allowed (audited) unless the proxy runs with --block-all")
+    for row in sorted(rows, key=lambda r: (r["kind"], r["target"])):
+        click.echo(f"{row['action']:<9} {row['kind']:<7} {row['target']}")
+
+
+def _rule_command(action: str) -> Any:
+    @store_option
+    @click.argument("target")
+    @click.option("--policy", "kind", flag_value="policy", help="TARGET is a policy id.")
+    @click.option("--vendor", "kind", flag_value="vendor", help="TARGET is a vendor.")
+    @click.option("--host", "kind", flag_value="host", help="TARGET is a host name (wildcards allowed).")
+    def command(target: str, kind: str | None, store_path: Path | None) -> None:
+        from inspector.core.policy import Catalogue
+        if kind is None:
+            catalogue = Catalogue.load()
+            try:
+                kind = infer_kind(target, [p.id for p in catalogue.policies], catalogue.vendors())
+            except RuleError as exc:
+                raise InputError(str(exc)) from None
+        store = open_store(store_path)
+        try:
+            store.set_rule(target, kind, action)
+        finally:
+            store.close()
+        click.echo(f"{action} {kind} {target}")
+
+    command.__doc__ = f"{action.capitalize()} TARGET: a policy id, a vendor, or a host."
+    return command
+
+
+for _action in ACTIONS:
+    rules.command(_action)(_rule_command(_action))
+
+
+@rules.command("reset")
+@store_option
+@click.argument("target", required=False)
+def rules_reset(store_path: Path | None, target: str | None) -> None:
+    """Remove the rule for TARGET, or every rule."""
+    store = open_store(store_path)
+    try:
+        if target:
+            if not store.remove_rule(target):
+                raise InputError(f"no rule for {target!r}")
+            click.echo(f"removed the rule for {target}")
+        else:
+            store.reset_rules()
+            click.echo("removed every rule")
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------- ca
+
+@cli.command()
+@click.option("--confdir", type=click.Path(path_type=Path), default=None, help="mitmproxy configuration directory.")
+@click.option("--path", "path_only", is_flag=True, help="Print only the certificate's path.")
+def ca(confdir: Path | None, path_only: bool) -> None:
+    """Where the proxy's CA certificate is, and how to trust it."""
+    from mitmproxy.certs import CertStore
+
+    confdir = (confdir or Path("~/.mitmproxy")).expanduser()
+    CertStore.from_store(str(confdir), "mitmproxy", 2048)  # creates the CA on first use
+    cert = confdir / "mitmproxy-ca-cert.pem"
+    if path_only:
+        click.echo(str(cert))
+        return
+    click.echo(f"CA certificate: {cert}\n")
+    click.echo(CA_HELP.format(cert=cert))
+
+
+CA_HELP = """\
+Trust it only where you need it (see docs/routing.md for details):
+  one command        telemetry-inspector exec -- CMD ...   (sets everything below for CMD)
+  Python (requests)  REQUESTS_CA_BUNDLE={cert}
+  Python (ssl/httpx) SSL_CERT_FILE={cert}
+  Node.js            NODE_EXTRA_CA_CERTS={cert}
+  curl               curl --cacert {cert} ...   or CURL_CA_BUNDLE={cert}
+  Debian/Ubuntu      sudo cp {cert} /usr/local/share/ca-certificates/telemetry-inspector.crt
+                     && sudo update-ca-certificates
+  macOS              sudo security add-trusted-cert -d -p ssl -p basic \\
+                       -k /Library/Keychains/System.keychain {cert}
+  Firefox            Settings → Privacy & Security → Certificates → View Certificates → Import
+  Chrome/Chromium    Settings → Privacy and security → Security → Manage certificates → Import
+  Docker             mount it and set the variables above, or copy it into the image's CA store
+The private key beside it ({cert}'s directory, mitmproxy-ca.pem) lets anyone who has it
+read your traffic: keep it private, and remove the CA from system stores when done."""
+
+
+# ---------------------------------------------------------------------- report
+
+@cli.command()
+@store_option
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown", "html", "sarif"]), default="text",
+              show_default=True)
+@click.option("--output", "-o", type=click.Path(path_type=Path))
+@click.option("--fail-on", type=click.Choice(["violation", "warning", "never"]), default="never", show_default=True)
+@click.option("--policy", "policy_filter", multiple=True, help="Only events of this policy id. Repeatable.")
+@click.option("--vendor", "vendor_filter", multiple=True, help="Only events of this vendor. Repeatable.")
+@click.option("--redact", is_flag=True, help="Mask personal data.")
+def report(store_path: Path | None, fmt: str, output: Path | None, fail_on: str,
+           policy_filter: tuple[str, ...], vendor_filter: tuple[str, ...], redact: bool) -> None:
+    """The audit report of a store."""
+    from inspector.core.event import event_from_dict
+    from inspector.core.redact import redact_event
+    from inspector.report.render import render
+
+    store = open_store(store_path, readonly=True)
+    try:
+        rows = store.events()
+    finally:
+        store.close()
+    events = [event_from_dict(r) for r in rows]
+    if policy_filter:
+        events = [e for e in events if e.policy in policy_filter]
+    if vendor_filter:
+        wanted = {v.lower() for v in vendor_filter}
+        events = [e for e in events if (e.vendor or "").lower() in wanted]
+    if redact:
+        events = [redact_event(e) for e in events]
+    catalogue, _ = build_catalogue((), (), False)
+    text = render(events, catalogue, fmt, [str(store_path or _default_store())])
+    if output:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {fmt} report of {len(events)} events to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+    if fail_on != "never":
+        threshold = SEVERITY_RANK[fail_on]
+        if any(SEVERITY_RANK[f.severity] >= threshold for e in events for f in e.findings):
+            sys.exit(EXIT_FINDINGS)
+
+
+# ---------------------------------------------------------------------- store
+
+@cli.group()
+def store() -> None:
+    """Check or repair a store file."""
+
+
+@store.command("check")
+@store_option
+def store_check(store_path: Path | None) -> None:
+    """Report the store's state; exit 1 if it needs repair."""
+    from inspector.store import check_store
+    path = store_path or _default_store()
+    if not path.exists():
+        raise InputError(f"no store at {path}")
+    result = check_store(path)
+    click.echo(_describe_report(path, result))
+    if getattr(result, "bad_lines", None):
+        sys.exit(EXIT_FINDINGS)
+
+
+@store.command("repair")
+@store_option
+def store_repair(store_path: Path | None) -> None:
+    """Rewrite the store without unreadable records (a backup of the original is kept)."""
+    from inspector.store import repair_store
+    path = store_path or _default_store()
+    if not path.exists():
+        raise InputError(f"no store at {path}")
+    result = repair_store(path)
+    click.echo(_describe_report(path, result))
+
+
+def _describe_report(path: Path, result: Any) -> str:
+    fields = {k: v for k, v in vars(result).items() if not k.startswith("_")} if hasattr(result, "__dict__") else {}
+    if not fields and hasattr(result, "__dataclass_fields__"):
+        fields = {k: getattr(result, k) for k in result.__dataclass_fields__}
+    return f"{path}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+__all__ = ["EXIT_INPUT"]
