@@ -448,3 +448,68 @@ def _describe_report(path: Path, result: Any) -> str:
 
 
 __all__ = ["EXIT_INPUT"]
+
+
+# ---------------------------------------------------------------------- run / tui
+
+@cli.command()
+@proxy_options
+@click.option("--demo", is_flag=True,
+              help="Also send every built-in channel's wire format through the proxy (to a local upstream).")
+def run(demo: bool, **kwargs: Any) -> None:
+    """Start the proxy and the terminal UI: watch, understand and toggle telemetry live."""
+    import tempfile
+
+    from inspector.tui.app import InspectorApp
+
+    tmp = None
+    if demo:
+        tmp = tempfile.TemporaryDirectory(prefix="ti-demo-")
+        if kwargs.get("store_path") is None:
+            kwargs["store_path"] = Path(tmp.name) / "demo-store.json"
+        if kwargs.get("confdir") is None:
+            kwargs["confdir"] = Path(tmp.name) / "mitmproxy"
+        if kwargs["listen"] == "127.0.0.1:8080":
+            kwargs["listen"] = "127.0.0.1:0"
+    settings, addon, store = build_proxy(**kwargs)
+    on_ready = None
+    upstream = None
+    if demo:
+        from inspector.emit.demo import DemoRunner
+        runner = DemoRunner(settings, addon, store)
+        upstream = runner.prepare()
+        on_ready = runner.start_sending
+    app = InspectorApp(addon.catalogue, addon.keyring, store=store, proxy_settings=settings, addon=addon,
+                       on_ready=on_ready)
+    try:
+        code = app.run()
+    finally:
+        addon.stop()
+        if store is not None:
+            store.close()
+        if upstream is not None:
+            upstream.__exit__(None, None, None)
+        if tmp is not None:
+            tmp.cleanup()
+    if app.proxy_error:
+        click.echo(f"error: {app.proxy_error}", err=True)
+        sys.exit(EXIT_INPUT)
+    sys.exit(code or 0)
+
+
+@cli.command()
+@store_option
+@key_options
+@click.option("--policies", "policy_dirs", multiple=True, type=click.Path(path_type=Path), metavar="DIR")
+def tui(store_path: Path | None, keys: tuple[Path, ...], policy_dirs: tuple[Path, ...]) -> None:
+    """Browse a store (updates live while a proxy in another process writes to it)."""
+    from inspector.tui.app import InspectorApp
+
+    store = open_store(store_path, readonly=False)
+    catalogue, _ = build_catalogue((), policy_dirs, False)
+    app = InspectorApp(catalogue, build_keyring(keys), store=store, poll_store=True)
+    try:
+        code = app.run()
+    finally:
+        store.close()
+    sys.exit(code or 0)

@@ -1,0 +1,430 @@
+"""The inspector TUI: watch telemetry arrive, understand each payload, allow/block/sinkhole it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from inspector.core.event import Event
+from inspector.core.keys import KeyLoadError, Keyring
+from inspector.core.observation import Observation
+from inspector.core.pipeline import Pipeline
+from inspector.core.policy import Catalogue
+from inspector.core.rules import RuleBook
+from inspector.tui.detail import DetailPane
+from inspector.tui.event_list import EventList
+from inspector.tui.screens import HelpScreen, PromptScreen, VendorsScreen, vendor_rows
+
+FILTER_KEYS = {"vendor", "policy", "host", "verdict", "action", "path", "method"}
+
+
+class EventFeed:
+    """Every event (as stored dicts), and the filtered view the list shows."""
+
+    def __init__(self) -> None:
+        self.all: list[dict[str, Any]] = []
+        self.view: list[dict[str, Any]] = []
+        self.filter_text = ""
+        self._terms: list[tuple[str | None, str]] = []
+
+    def add(self, events: Iterable[dict[str, Any]]) -> int:
+        added = 0
+        for event in events:
+            self.all.append(event)
+            if self.matches(event):
+                self.view.append(event)
+            added += 1
+        return added
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self._terms = []
+        for word in self.filter_text.lower().split():
+            key, sep, value = word.partition(":")
+            self._terms.append((key, value) if sep and key in FILTER_KEYS else (None, word))
+        self.view = [e for e in self.all if self.matches(e)]
+
+    def matches(self, event: dict[str, Any]) -> bool:
+        for key, value in self._terms:
+            if key is not None:
+                field = str(event.get(key) or "").lower()
+                if value not in field:
+                    return False
+            else:
+                hay = event.get("_hay")
+                if hay is None:
+                    hay = " ".join(str(event.get(k) or "") for k in
+                                   ("policy", "vendor", "host", "path", "method", "verdict", "action")).lower()
+                    hay += " " + json.dumps(event.get("decoded"), ensure_ascii=False, default=str).lower()
+                    event["_hay"] = hay
+                if value not in hay:
+                    return False
+        return True
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "events": len(self.all),
+            "violations": sum(1 for e in self.all if e.get("verdict") == "violation"),
+            "blocked": sum(1 for e in self.all if e.get("action") in ("block", "sinkhole")),
+        }
+
+
+class InspectorApp(App[int]):
+    """`telemetry-inspector run` (embedded proxy) and `tui --store PATH` (browse a store)."""
+
+    CSS_PATH = "inspector.tcss"
+    TITLE = "telemetry-inspector"
+    BINDINGS = [
+        Binding("q", "quit", "Quit"),
+        Binding("b", "rule('block', 'policy')", "Block"),
+        Binding("a", "rule('allow', 'policy')", "Allow"),
+        Binding("s", "rule('sinkhole', 'policy')", "Sinkhole"),
+        Binding("B", "rule('block', 'host')", "Block host", show=False),
+        Binding("A", "rule('allow', 'host')", "Allow host", show=False),
+        Binding("S", "rule('sinkhole', 'host')", "Sinkhole host", show=False),
+        Binding("slash", "filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("v", "vendors", "Vendors"),
+        Binding("k", "load_key", "Key"),
+        Binding("e", "export", "Export"),
+        Binding("c", "copy", "Copy", show=False),
+        Binding("question_mark", "help", "Help"),
+    ]
+
+    def __init__(self, catalogue: Catalogue, keyring: Keyring | None = None, store: Any = None,
+                 proxy_settings: Any = None, addon: Any = None, on_ready: Callable[[Any], None] | None = None,
+                 poll_store: bool = False, export_dir: Path | None = None) -> None:
+        super().__init__()
+        self.catalogue = catalogue
+        self.keyring = keyring or Keyring()
+        self.pipeline = Pipeline(catalogue, self.keyring)
+        self.store = store
+        self.proxy_settings = proxy_settings
+        self.addon = addon
+        self.on_ready = on_ready
+        self.poll_store = poll_store
+        self.export_dir = export_dir or Path.cwd()
+        self.feed = EventFeed()
+        self.rules = RuleBook()
+        self.proxy: Any = None
+        self.proxy_error: str | None = None
+        self.listen: str = ""
+        self._pending: list[dict[str, Any]] = []
+        self._pending_lock = threading.Lock()
+        self._seen_store = 0
+        self.exit_code = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def compose(self) -> ComposeResult:
+        yield Static("", id="status")
+        with Vertical(id="main"):
+            yield EventList(lambda: self.feed.view, id="events")
+            yield DetailPane(self.catalogue, id="detail")
+        yield Static("", id="filter-bar")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._start)
+
+    def _start(self) -> None:
+        if self.store is not None:
+            self._load_store()
+        self._reload_rules()
+        if self.addon is not None:
+            self.addon.callbacks.append(self._from_proxy)
+        if self.proxy_settings is not None and self.addon is not None:
+            self._run_proxy()
+        self.set_interval(0.1, self._flush_pending)
+        if self.poll_store and self.store is not None:
+            self.set_interval(0.5, self._poll_store)
+        self._update_status()
+        self.query_one(EventList).focus()
+
+    def _load_store(self) -> None:
+        try:
+            self.store.refresh()
+            rows = self.store.events()
+        except Exception as exc:  # noqa: BLE001 - a corrupt store is a notice, not a crash
+            self.notify(f"cannot read the store: {exc}", severity="error", timeout=15)
+            return
+        self._seen_store = len(rows)
+        self.feed.add(rows)
+        self._refresh_list()
+
+    def _poll_store(self) -> None:
+        try:
+            if not self.store.refresh():
+                self._reload_rules()
+                return
+            count = self.store.event_count()
+            if count > self._seen_store:
+                rows = self.store.events(start=self._seen_store)
+                self._seen_store += len(rows)
+                self.feed.add(rows)
+                self._refresh_list()
+            self._reload_rules()
+        except Exception as exc:  # noqa: BLE001
+            self.notify(f"cannot read the store: {exc}", severity="error", timeout=10)
+
+    def _reload_rules(self) -> None:
+        rows = []
+        if self.store is not None:
+            try:
+                rows = self.store.rules()
+            except Exception:  # noqa: BLE001
+                rows = []
+        default = self.addon.default_action if self.addon is not None else "allow"
+        self.rules = RuleBook.from_dicts(rows, default=default)
+
+    # ------------------------------------------------------------------ the embedded proxy
+    @work(thread=True, exclusive=True, group="proxy", exit_on_error=False)
+    def _run_proxy(self) -> None:
+        from inspector.proxy.embed import EmbeddedProxy, ProxyStartError
+
+        proxy = EmbeddedProxy(self.proxy_settings, self.addon)
+        self.proxy = proxy
+
+        def ready(addrs: list[tuple[str, int]]) -> None:
+            self.listen = ", ".join(f"{h}:{p}" for h, p in addrs)
+            self.call_from_thread(self._update_status)
+            if self.on_ready is not None:
+                self.on_ready(self)
+
+        try:
+            asyncio.run(proxy.run(ready))
+        except ProxyStartError as exc:
+            self.call_from_thread(self._proxy_failed, str(exc))
+        except Exception as exc:  # noqa: BLE001
+            self.call_from_thread(self._proxy_failed, f"{type(exc).__name__}: {exc}")
+
+    def _proxy_failed(self, message: str) -> None:
+        self.proxy_error = message
+        self.exit_code = 2
+        self._update_status()
+        self.notify(f"{message} — press q to quit", title="The proxy could not start", severity="error",
+                    timeout=60)
+
+    def _from_proxy(self, event: Event) -> None:
+        """Called on the proxy's worker thread: queue, the UI flushes in batches."""
+        row = event.to_dict()
+        with self._pending_lock:
+            self._pending.append(row)
+
+    def _flush_pending(self) -> None:
+        with self._pending_lock:
+            rows, self._pending = self._pending, []
+        if rows:
+            self.feed.add(rows)
+            self._refresh_list()
+
+    def _refresh_list(self) -> None:
+        try:
+            self.query_one(EventList).refresh_rows()
+        except Exception:  # noqa: BLE001 - not mounted yet
+            return
+        self._update_status()
+
+    def _update_status(self) -> None:
+        counts = self.feed.counts()
+        if self.proxy_error:
+            where = f"[b red]proxy not running: {self.proxy_error}[/]"
+        elif self.proxy_settings is not None:
+            mode = "/".join(self.proxy_settings.modes)
+            where = f"{mode} proxy {self.listen or 'starting…'} · CA {self.proxy_settings.ca_cert()}"
+        else:
+            where = f"store {getattr(self.store, 'path', '-')}"
+        text = (f"{where} · {counts['events']} events · {counts['violations']} with violations · "
+                f"{counts['blocked']} blocked/sinkholed")
+        try:
+            self.query_one("#status", Static).update(text)
+            bar = self.query_one("#filter-bar", Static)
+            bar.update(f"filter: {self.feed.filter_text} ({len(self.feed.view)} shown) — Esc clears"
+                       if self.feed.filter_text else "")
+            bar.display = bool(self.feed.filter_text)
+        except Exception:  # noqa: BLE001
+            pass
+
+    # ------------------------------------------------------------------ selection
+    def on_event_list_selected(self, message: EventList.Selected) -> None:
+        self.query_one(DetailPane).show(message.event)
+
+    def selected(self) -> dict[str, Any] | None:
+        try:
+            return self.query_one(EventList).selected()
+        except Exception:  # noqa: BLE001
+            return None
+
+    # ------------------------------------------------------------------ actions
+    def set_rule(self, target: str, kind: str, action: str) -> None:
+        if self.store is not None:
+            try:
+                self.store.set_rule(target, kind, action)
+            except Exception as exc:  # noqa: BLE001
+                self.notify(f"cannot save the rule: {exc}", severity="error")
+                return
+        if self.addon is not None:
+            self.addon.reload_rules()
+        self._reload_rules()
+        if self.store is None:  # no store: keep the rule in memory for this session
+            from inspector.core.rules import Rule
+            self.rules = RuleBook([*self.rules.rules, Rule(target, kind, action)], self.rules.default)
+            if self.addon is not None:
+                self.addon.rules = self.rules
+        self.notify(f"{action} {kind} {target}: applies to the next request", title="rule saved")
+
+    def rule_for(self, policy_id: str, vendor: str) -> str:
+        decision = self.rules.decide(policy_id, vendor, "")
+        return f"{decision.action} ({decision.reason})"
+
+    def action_rule(self, action: str, kind: str) -> None:
+        event = self.selected()
+        if event is None:
+            self.notify("select an event first", severity="warning")
+            return
+        if kind == "policy" and event.get("policy"):
+            self.set_rule(event["policy"], "policy", action)
+        else:
+            self.set_rule(event.get("host", ""), "host", action)
+
+    def action_filter(self) -> None:
+        def done(value: str | None) -> None:
+            if value is None:
+                return
+            self.feed.set_filter(value)
+            events = self.query_one(EventList)
+            events.follow = True
+            events.refresh_rows()
+            self._update_status()
+
+        self.push_screen(PromptScreen("Filter (words; vendor:, host:, verdict:, action:, policy:)",
+                                      self.feed.filter_text), done)
+
+    def action_clear_filter(self) -> None:
+        if self.feed.filter_text:
+            self.feed.set_filter("")
+            self.query_one(EventList).refresh_rows()
+            self._update_status()
+
+    def action_vendors(self) -> None:
+        self.push_screen(VendorsScreen(
+            lambda: vendor_rows(self.feed.all, self.catalogue, self.rule_for),
+            lambda policy_id, action: self.set_rule(policy_id, "policy", action)))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_copy(self) -> None:
+        event = self.selected()
+        if event is None:
+            return
+        self.copy_to_clipboard(json.dumps(event.get("decoded"), indent=2, ensure_ascii=False, default=str))
+        self.notify("decoded payload copied to the clipboard")
+
+    def action_export(self) -> None:
+        from inspector.core.event import event_from_dict
+        from inspector.report.render import render
+
+        events = [event_from_dict(e) for e in self.feed.view]
+        name = f"telemetry-report-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
+        path = self.export_dir / name
+        try:
+            path.write_text(render(events, self.catalogue, "markdown",
+                                   [f"filter: {self.feed.filter_text}" if self.feed.filter_text else "all events"]))
+        except OSError as exc:
+            self.notify(f"cannot write {path}: {exc.strerror}", severity="error")
+            return
+        self.notify(f"report of {len(events)} events written to {path}", title="exported")
+
+    def action_load_key(self) -> None:
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                added = self.keyring.add_path(Path(value).expanduser())
+            except KeyLoadError as exc:
+                self.notify(str(exc), severity="error", timeout=10)
+                return
+            redone = self.redecode_encrypted()
+            self.notify(f"{added} key(s) loaded; {redone} encrypted event(s) decoded again", title="keys")
+
+        self.push_screen(PromptScreen("Key file or directory (JWK, JWK Set, PEM)", "", "path/to/key.jwk.json"), done)
+
+    def redecode_encrypted(self) -> int:
+        """Decode again the events no key opened, with the keys loaded now."""
+        count = 0
+        for event in self.feed.all:
+            if event.get("verdict") != "encrypted":
+                continue
+            obs = observation_from_event(event)
+            if obs is None:
+                continue
+            fresh = self.pipeline.process(obs, action=event.get("action")).to_dict()
+            fresh["id"] = event.get("id", fresh["id"])
+            doc_id = event.get("doc_id")
+            event.clear()
+            event.update(fresh)
+            if doc_id is not None:
+                event["doc_id"] = doc_id
+                if self.store is not None:
+                    try:
+                        self.store.update_event(doc_id, {k: v for k, v in fresh.items() if k != "doc_id"})
+                    except Exception as exc:  # noqa: BLE001
+                        self.notify(f"cannot update the store: {exc}", severity="warning")
+            count += 1
+        self.feed.set_filter(self.feed.filter_text)
+        self.query_one(EventList).refresh_rows()
+        self.query_one(DetailPane).show(self.selected())
+        self._update_status()
+        return count
+
+    async def action_quit(self) -> None:
+        if self.proxy is not None:
+            self.proxy.shutdown()
+        self.exit(self.exit_code)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Block policy", "Block the selected event's policy", lambda: self.action_rule("block", "policy"))
+        yield SystemCommand("Allow policy", "Allow the selected event's policy", lambda: self.action_rule("allow", "policy"))
+        yield SystemCommand("Sinkhole policy", "Sinkhole the selected event's policy",
+                            lambda: self.action_rule("sinkhole", "policy"))
+        yield SystemCommand("Block host", "Block the selected event's host", lambda: self.action_rule("block", "host"))
+        yield SystemCommand("Allow host", "Allow the selected event's host", lambda: self.action_rule("allow", "host"))
+        yield SystemCommand("Sinkhole host", "Sinkhole the selected event's host",
+                            lambda: self.action_rule("sinkhole", "host"))
+        yield SystemCommand("Filter", "Filter events", self.action_filter)
+        yield SystemCommand("Vendors", "Declared vs. observed per policy", self.action_vendors)
+        yield SystemCommand("Load key", "Load a JWE key and decode encrypted events", self.action_load_key)
+        yield SystemCommand("Export report", "Write a Markdown report of the events shown", self.action_export)
+        yield SystemCommand("Copy payload", "Copy the decoded payload", self.action_copy)
+        yield SystemCommand("Keys help", "Show the key bindings", self.action_help)
+
+
+def observation_from_event(event: dict[str, Any]) -> Observation | None:
+    """Rebuild the request of a stored event (for decoding it again)."""
+    request = event.get("request") or {}
+    if request.get("body_truncated") or request.get("body_redacted"):
+        return None
+    if "body_text" in request:
+        body = request["body_text"].encode("utf-8", "surrogateescape")
+    elif "body_base64" in request:
+        body = base64.b64decode(request["body_base64"])
+    else:
+        body = b""
+    headers = tuple((str(k), str(v)) for k, v in request.get("headers", []))
+    return Observation(method=event.get("method", "GET"), url=event.get("url", ""), headers=headers, body=body,
+                       transport=event.get("transport", "http"), timestamp=event.get("time") or time.time(),
+                       session=event.get("session") or "default", source=event.get("source", ""))

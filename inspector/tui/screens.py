@@ -1,0 +1,144 @@
+"""Secondary screens: vendors view, help, and a one-line prompt."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Label, Static
+
+from inspector.core.policy import Catalogue
+from inspector.report.model import observed_paths
+
+
+def vendor_rows(events: list[dict[str, Any]], catalogue: Catalogue,
+                rule_for: Callable[[str, str], str]) -> list[tuple[str, ...]]:
+    """One row per policy: seen, declared observed/never, undeclared seen, last seen, rule."""
+    seen: dict[str, dict[str, Any]] = {}
+    for event in events:
+        pid = event.get("policy")
+        if not pid:
+            continue
+        entry = seen.setdefault(pid, {"count": 0, "paths": set(), "undeclared": set(), "last": 0.0})
+        entry["count"] += 1
+        entry["last"] = max(entry["last"], event.get("time") or 0.0)
+        if isinstance(event.get("decoded"), (dict, list)):
+            entry["paths"].update(observed_paths(event["decoded"]))
+        for finding in event.get("findings", []):
+            if finding.get("code") == "undeclared-field":
+                entry["undeclared"].add(finding.get("path", ""))
+    rows = []
+    for policy in sorted(catalogue.policies, key=lambda p: p.id):
+        entry = seen.get(policy.id, {"count": 0, "paths": set(), "undeclared": set(), "last": 0.0})
+        declared = set(policy.declared_paths())
+        observed = {p for p in declared if p in entry["paths"]}
+        last = datetime.fromtimestamp(entry["last"]).strftime("%H:%M:%S") if entry["last"] else "-"
+        rows.append((policy.id, policy.vendor, str(entry["count"]), f"{len(observed)}/{len(declared)}",
+                     str(len(declared - observed)), str(len(entry["undeclared"])), last,
+                     rule_for(policy.id, policy.vendor)))
+    return rows
+
+
+class VendorsScreen(Screen[None]):
+    """Declared vs. observed per policy, with the current rule; toggle rules here too."""
+
+    BINDINGS = [
+        Binding("escape,v", "app.pop_screen", "Back"),
+        Binding("b", "rule('block')", "Block"),
+        Binding("a", "rule('allow')", "Allow"),
+        Binding("s", "rule('sinkhole')", "Sinkhole"),
+        Binding("question_mark", "app.help", "Help"),
+    ]
+
+    def __init__(self, rows: Callable[[], list[tuple[str, ...]]], set_rule: Callable[[str, str], None]) -> None:
+        super().__init__()
+        self._rows = rows
+        self._set_rule = set_rule
+
+    def compose(self) -> ComposeResult:
+        yield Label("Vendors — declared vs. observed fields per policy (b/a/s change the rule)", id="vendors-title")
+        yield DataTable(id="vendors-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("policy", "vendor", "seen", "declared seen", "never seen", "undeclared", "last", "rule")
+        self.reload()
+        table.focus()
+
+    def reload(self) -> None:
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        for values in self._rows():
+            table.add_row(*values, key=values[0])
+        if table.row_count:
+            table.move_cursor(row=min(row, table.row_count - 1))
+
+    def action_rule(self, action: str) -> None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        policy_id = str(table.get_row_at(table.cursor_row)[0])
+        self._set_rule(policy_id, action)
+        self.reload()
+
+
+HELP = """\
+[b]telemetry-inspector[/b] — keys
+
+  [b]↑ ↓ PgUp PgDn Home End[/b]  move in the event list (mouse: click, scroll)
+  [b]Tab[/b]        move between the list and the detail tabs
+  [b]b[/b] / [b]a[/b] / [b]s[/b]  block / allow / sinkhole the selected event's [i]policy[/i]
+  [b]B[/b] / [b]A[/b] / [b]S[/b]  block / allow / sinkhole the selected event's [i]host[/i] only
+  [b]/[/b]          filter: words match vendor, policy, host, path, verdict, action or payload text;
+             vendor:NAME host:NAME verdict:violation action:block narrow further; Esc clears
+  [b]v[/b]          vendors view: declared vs. observed fields per policy, rules
+  [b]k[/b]          load a key file (JWK, JWK Set, PEM): encrypted events are decoded again
+  [b]e[/b]          export the report (Markdown) of the events shown
+  [b]c[/b]          copy the selected event's decoded payload
+  [b]ctrl+p[/b]     command palette (every action)
+  [b]?[/b]          this help        [b]q[/b]  quit
+
+Verdicts: ✓ OK clean · ✗ violation · ! warning · # encrypted (no key) · ? unknown endpoint
+Actions: allowed (forwarded, recorded) · BLOCKED (answered locally) · sinkholed (answered
+locally with a success response: the app keeps working, nothing leaves the machine).
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(HELP, id="help-text")
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """Ask for one line (a filter, a key file path)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self._title = title
+        self._value = value
+        self._placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="prompt-box"):
+            yield Label(self._title)
+            yield Input(value=self._value, placeholder=self._placeholder, id="prompt-input")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
