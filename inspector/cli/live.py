@@ -505,11 +505,19 @@ def tui(store_path: Path | None, keys: tuple[Path, ...], policy_dirs: tuple[Path
     """Browse a store (updates live while a proxy in another process writes to it)."""
     from inspector.tui.app import InspectorApp
 
-    store = open_store(store_path, readonly=False)
+    from inspector.store import Store, StoreError
+
+    path = store_path or _default_store()
+    notice = None
+    try:
+        store = Store(path)
+    except StoreError as exc:  # a corrupt store is shown as a notice, with the way out
+        store, notice = None, str(exc)
     catalogue, _ = build_catalogue((), policy_dirs, False)
-    app = InspectorApp(catalogue, build_keyring(keys), store=store, poll_store=True)
+    app = InspectorApp(catalogue, build_keyring(keys), store=store, poll_store=True, notice=notice)
     try:
         code = app.run()
     finally:
-        store.close()
+        if store is not None:
+            store.close()
     sys.exit(code or 0)

@@ -106,8 +106,9 @@ class InspectorApp(App[int]):
 
     def __init__(self, catalogue: Catalogue, keyring: Keyring | None = None, store: Any = None,
                  proxy_settings: Any = None, addon: Any = None, on_ready: Callable[[Any], None] | None = None,
-                 poll_store: bool = False, export_dir: Path | None = None) -> None:
+                 poll_store: bool = False, export_dir: Path | None = None, notice: str | None = None) -> None:
         super().__init__()
+        self.notice = notice
         self.catalogue = catalogue
         self.keyring = keyring or Keyring()
         self.pipeline = Pipeline(catalogue, self.keyring)
@@ -152,6 +153,8 @@ class InspectorApp(App[int]):
             self.set_interval(0.5, self._poll_store)
         self._update_status()
         self.query_one(EventList).focus()
+        if self.notice:
+            self.notify(self.notice, severity="error", timeout=60)
 
     def _load_store(self) -> None:
         try:
