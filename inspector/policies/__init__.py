@@ -1,1 +1,1 @@
-"""Built-in policies (YAML), written from the vendors 'own documents."""
+"""Built-in policies (YAML), written from the vendors' own documents."""
