@@ -264,7 +264,7 @@ class Decoder:
     """Peels layers off a payload until it reaches JSON (or cannot go on)."""
 
     def __init__(self, keyring: Keyring | None = None, limits: Limits = DEFAULT_LIMITS) -> None:
-        self.keyring = keyring or Keyring()
+        self.keyring = keyring if keyring is not None else Keyring()
         self.limits = limits
 
     def decode(self, data: bytes, location: str = "body",

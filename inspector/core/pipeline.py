@@ -19,7 +19,7 @@ class Pipeline:
     def __init__(self, catalogue: Catalogue, keyring: Keyring | None = None,
                  limits: Limits = DEFAULT_LIMITS) -> None:
         self.catalogue = catalogue
-        self.keyring = keyring or Keyring()
+        self.keyring = keyring if keyring is not None else Keyring()
         self.limits = limits
         self.decoder = Decoder(self.keyring, limits)
         self.auditor = Auditor(catalogue)

@@ -104,7 +104,7 @@ class TelemetryInspector:
     def __init__(self, catalogue: Catalogue | None = None, keyring: Keyring | None = None,
                  store: Any = None, callbacks: Sequence[EventCallback] = ()) -> None:
         self.catalogue = catalogue or Catalogue.load()
-        self.keyring = keyring or Keyring()
+        self.keyring = keyring if keyring is not None else Keyring()
         self.pipeline = Pipeline(self.catalogue, self.keyring)
         self.store = store
         self._own_store = False

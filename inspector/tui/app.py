@@ -110,7 +110,7 @@ class InspectorApp(App[int]):
         super().__init__()
         self.notice = notice
         self.catalogue = catalogue
-        self.keyring = keyring or Keyring()
+        self.keyring = keyring if keyring is not None else Keyring()
         self.pipeline = Pipeline(catalogue, self.keyring)
         self.store = store
         self.proxy_settings = proxy_settings

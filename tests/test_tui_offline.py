@@ -1,0 +1,140 @@
+"""The TUI driven with Pilot on audited events (no proxy): list, detail tabs, filter, vendors, help, keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from jwcrypto import jwe, jwk
+
+from inspector.core.observation import Observation
+from inspector.core.pipeline import Pipeline
+from inspector.core.policy import Catalogue, parse_policy_text
+from inspector.tui.app import InspectorApp
+from inspector.tui.event_list import EventList
+
+POLICY = """\
+id: demo-pixel
+vendor: Demo
+product: Demo pixel
+source: {document: "demo.md", title: "Demo docs"}
+match:
+  hosts: ["t.demo.example"]
+  methods: [GET, POST]
+  paths: ["/telemetry", "/send"]
+payload:
+  location: "query:payload"
+  encoding: [base64, json]
+declared:
+  version: {type: string, cite: {section: What, quote: "version | string"}}
+  count: {type: integer}
+claims:
+  - check: no-pii
+    cite: {section: Summary, quote: "anonymous"}
+"""
+
+
+@pytest.fixture()
+def catalogue() -> Catalogue:
+    return Catalogue([parse_policy_text(POLICY, "demo.yaml")])
+
+
+def pixel_event(pipe: Pipeline, payload: dict) -> dict:
+    url = "https://t.demo.example/telemetry?payload=" + base64.b64encode(json.dumps(payload).encode()).decode()
+    return pipe.process(Observation("GET", url)).to_dict()
+
+
+async def test_list_detail_filter_vendors_help(catalogue, tmp_path):
+    pipe = Pipeline(catalogue)
+    app = InspectorApp(catalogue, export_dir=tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        events = [pixel_event(pipe, {"version": "1", "count": i}) for i in range(30)]
+        events.append(pixel_event(pipe, {"version": "1", "count": 1, "owner": "dev@example.com"}))
+        app.feed.add(events)
+        app._refresh_list()
+        await pilot.pause()
+        listing = app.query_one(EventList)
+        assert listing.cursor == 30  # follows the newest
+        findings = str(app.query_one("#findings-text").render())
+        assert "undeclared-field" in findings and "owner" in findings and "“anonymous”" in findings
+        tree_labels = [str(node.label) for node in app.query_one("#payload-tree").root.children]
+        assert any("owner" in label and "undeclared" in label for label in tree_labels)
+        assert any("version" in label and "declared" in label for label in tree_labels)
+        assert "query:payload → base64 → json" in str(app.query_one("#decoding-text").render())
+        await pilot.press("up")
+        await pilot.pause()
+        assert listing.cursor == 29 and not listing.follow
+        # a new event does not move the cursor the user placed
+        app.feed.add([pixel_event(pipe, {"version": "1", "count": 99})])
+        app._refresh_list()
+        await pilot.pause()
+        assert listing.cursor == 29
+        # filter by free text in the decoded payload
+        await pilot.press("slash")
+        await pilot.press(*"dev@example")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert len(app.feed.view) == 1 and "filter: dev@example" in str(app.query_one("#filter-bar").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(app.feed.view) == 32
+        await pilot.press("v")
+        await pilot.pause()
+        table = app.screen.query_one("#vendors-table")
+        row = table.get_row_at(0)
+        assert row[0] == "demo-pixel" and row[2] == "32" and row[3] == "2/2" and row[5] == "1"
+        await pilot.press("escape")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.press("e")
+        await pilot.pause()
+        reports = list(tmp_path.glob("telemetry-report-*.md"))
+        assert reports and "Declared vs. observed" in reports[0].read_text()
+
+
+async def test_block_key_sets_a_policy_rule_without_store(catalogue):
+    pipe = Pipeline(catalogue)
+    app = InspectorApp(catalogue)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.feed.add([pixel_event(pipe, {"version": "1", "count": 1})])
+        app._refresh_list()
+        await pilot.pause()
+        await pilot.press("b")
+        await pilot.pause()
+        assert app.rules.decide("demo-pixel", "Demo", "t.demo.example").action == "block"
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.rules.decide("demo-pixel", "Demo", "t.demo.example").action == "allow"
+        await pilot.press("S")  # shift: the host only
+        await pilot.pause()
+        assert app.rules.decide(None, None, "t.demo.example").action == "sinkhole"
+
+
+async def test_key_loading_decodes_encrypted_events(catalogue, tmp_path: Path):
+    key = jwk.JWK.generate(kty="RSA", size=2048, kid="tui-key")
+    (tmp_path / "key.json").write_text(key.export_private())
+    token = jwe.JWE(b'{"version": "3", "count": 2}', json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM"}))
+    token.add_recipient(key)
+    policy = POLICY.replace('location: "query:payload"', "location: body").replace("[base64, json]", "[jwe, json]")
+    cat = Catalogue([parse_policy_text(policy, "jwe.yaml")])
+    pipe = Pipeline(cat)
+    event = pipe.process(Observation("POST", "https://t.demo.example/send",
+                                     body=token.serialize(compact=True).encode())).to_dict()
+    assert event["verdict"] == "encrypted"
+    app = InspectorApp(cat)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.feed.add([event])
+        app._refresh_list()
+        await pilot.pause()
+        await pilot.press("k")
+        await pilot.pause()
+        await pilot.press(*str(tmp_path / "key.json"))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.feed.all[0]["verdict"] == "clean"
+        assert app.feed.all[0]["decoded"] == {"version": "3", "count": 2}
+        assert "jwe(RSA-OAEP-256, A256GCM)" in " ".join(app.feed.all[0]["decoding"])
