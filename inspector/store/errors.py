@@ -1,0 +1,19 @@
+"""Store errors: every one carries a one-line message meant for the user."""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of store errors (I/O failures, bad files, misuse)."""
+
+
+class StoreCorruptError(StoreError):
+    """A record in the middle of the store file cannot be read."""
+
+
+class StoreLockedError(StoreError):
+    """Another process held the store's write lock for too long."""
+
+
+def repair_hint(path: object) -> str:
+    return f"run `telemetry-inspector store repair --store {path}`"

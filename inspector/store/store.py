@@ -1,0 +1,151 @@
+"""Store: the events, rules and sessions of telemetry-inspector, in one TinyDB file."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from tinydb import Query, TinyDB
+
+from inspector.store.errors import StoreError
+from inspector.store.storage import AppendLogStorage
+from inspector.store.table import AppendLogTable, StoreDB
+
+TABLES = ("events", "rules", "sessions")
+RULE_KINDS = ("policy", "vendor", "host")
+RULE_ACTIONS = ("allow", "block", "sinkhole")
+
+
+def default_store_path() -> Path:
+    """``$XDG_DATA_HOME/telemetry-inspector/store.json`` (default ``~/.local/share/...``)."""
+    base = os.environ.get("XDG_DATA_HOME", "")
+    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "share"
+    return root / "telemetry-inspector" / "store.json"
+
+
+class Store:
+    """The store file, opened by one process among possibly several (proxy, TUI, CLI).
+
+    Every write is one locked append; `refresh()` picks up what other processes appended.
+    """
+
+    def __init__(self, path: Path, *, max_events: int | None = None, fsync: str = "batch",
+                 readonly: bool = False, **storage_options: Any) -> None:
+        if max_events is not None and max_events < 1:
+            raise ValueError(f"max_events must be at least 1, not {max_events}")
+        self.path = Path(path).expanduser()
+        self.max_events = max_events
+        self.readonly = readonly
+        self._db = StoreDB(self.path, storage=AppendLogStorage, fsync=fsync, readonly=readonly,
+                           **storage_options)
+        self._storage: AppendLogStorage = self._db.storage  # type: ignore[assignment]
+        self._events: AppendLogTable = self._db.table("events")  # type: ignore[assignment]
+        self._rules: AppendLogTable = self._db.table("rules")  # type: ignore[assignment]
+        self._sessions: AppendLogTable = self._db.table("sessions")  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"<Store {self.path} events={self.event_count()}>"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def db(self) -> TinyDB:
+        return self._db
+
+    @property
+    def storage(self) -> AppendLogStorage:
+        return self._storage
+
+    # ------------------------------------------------------------------ events
+
+    def add_events(self, events: list[dict]) -> list[int]:
+        """Append events in one write (with retention deletes, if any); their doc ids."""
+        if not events:
+            return []
+        return self._events.insert_multiple(events, keep_newest=self.max_events)
+
+    def add_event(self, event: dict) -> int:
+        return self.add_events([event])[0]
+
+    def events(self, start: int = 0, limit: int | None = None) -> list[dict]:
+        """Events in insertion order from position `start` (negative: from the end), each a
+        shallow copy with its ``doc_id``."""
+        docs = self._storage.table_data("events")
+        n = len(docs)
+        if start < 0:
+            start = max(0, n + start)
+        stop = n if limit is None else min(n, start + max(0, limit))
+        if start >= stop:
+            return []
+        return [{**doc, "doc_id": int(key)} for key, doc in itertools.islice(docs.items(), start, stop)]
+
+    def event_count(self) -> int:
+        return len(self._storage.table_data("events"))
+
+    def get_event(self, doc_id: int) -> dict | None:
+        doc = self._storage.table_data("events").get(str(doc_id))
+        return None if doc is None else {**doc, "doc_id": int(doc_id)}
+
+    def update_event(self, doc_id: int, fields: dict) -> None:
+        if not self._events.update(fields, doc_ids=[doc_id]):
+            raise StoreError(f"no event {doc_id} in store {self.path}")
+
+    def refresh(self) -> int:
+        """Apply what other processes appended; the number of records applied."""
+        return self._storage.refresh()
+
+    # ------------------------------------------------------------------ rules
+
+    def rules(self) -> list[dict]:
+        return [dict(doc) for doc in self._storage.table_data("rules").values()]
+
+    def set_rule(self, target: str, kind: str, action: str) -> None:
+        if kind not in RULE_KINDS:
+            raise ValueError(f"rule kind must be one of {', '.join(RULE_KINDS)}, not {kind!r}")
+        if action not in RULE_ACTIONS:
+            raise ValueError(f"rule action must be one of {', '.join(RULE_ACTIONS)}, not {action!r}")
+        rule = Query()
+        self._rules.upsert({"target": target, "kind": kind, "action": action, "updated": time.time()},
+                           (rule.kind == kind) & (rule.target == target))
+
+    def remove_rule(self, target: str, kind: str | None = None) -> bool:
+        rule = Query()
+        cond = rule.target == target
+        if kind is not None:
+            cond = cond & (rule.kind == kind)
+        return bool(self._rules.remove(cond))
+
+    def reset_rules(self) -> None:
+        self._rules.truncate()
+
+    # ------------------------------------------------------------------ sessions
+
+    def start_session(self, settings: dict) -> int:
+        return self._sessions.insert({"started": time.time(), "ended": None, "settings": settings,
+                                      "summary": None})
+
+    def end_session(self, session_id: int, summary: dict) -> None:
+        if not self._sessions.update({"ended": time.time(), "summary": summary}, doc_ids=[session_id]):
+            raise StoreError(f"no session {session_id} in store {self.path}")
+
+    def sessions(self) -> list[dict]:
+        return [{**doc, "doc_id": int(key)} for key, doc in self._storage.table_data("sessions").items()]
+
+    # ------------------------------------------------------------------ maintenance
+
+    def compact(self) -> None:
+        self._storage.compact()
+
+    def sync(self) -> None:
+        self._storage.sync()
+
+    def close(self) -> None:
+        if self._db._opened:
+            self._db.close()
