@@ -440,11 +440,24 @@ def store_repair(store_path: Path | None) -> None:
     click.echo(_describe_report(path, result))
 
 
-def _describe_report(path: Path, result: Any) -> str:
-    fields = {k: v for k, v in vars(result).items() if not k.startswith("_")} if hasattr(result, "__dict__") else {}
-    if not fields and hasattr(result, "__dataclass_fields__"):
-        fields = {k: getattr(result, k) for k in result.__dataclass_fields__}
-    return f"{path}: " + ", ".join(f"{k}={v}" for k, v in fields.items())
+def _describe_report(path: Path, report: Any) -> str:
+    """One line for `store check` / `store repair`, from a StoreReport."""
+    counts = ", ".join(f"{n} {table}" for table, n in sorted(report.counts.items())) or "no records"
+    parts = [f"{path}: {report.format} store, {counts}"]
+    if report.bad_lines:
+        shown = ", ".join(str(n) for n in report.bad_lines[:10])
+        more = f" (+{len(report.bad_lines) - 10} more)" if len(report.bad_lines) > 10 else ""
+        parts.append(f"{len(report.bad_lines)} unreadable line(s): {shown}{more}; "
+                     f"run `telemetry-inspector store repair --store {path}`")
+    if report.torn_lines or report.partial_tail:
+        parts.append("an interrupted write was closed off (harmless)")
+    if report.dropped_lines:
+        parts.append(f"dropped {len(report.dropped_lines)} unreadable line(s)")
+    if report.backup is not None:
+        parts.append(f"original kept as {report.backup}")
+    if not report.bad_lines and not report.dropped_lines:
+        parts.append("ok")
+    return "; ".join(parts)
 
 
 __all__ = ["EXIT_INPUT"]

@@ -38,6 +38,7 @@ class ProxySettings:
     allow_remote: bool = False
     confdir: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # any mitmproxy option, as with --set
+    addons: list[Any] = field(default_factory=list)      # more mitmproxy addons, after ours
 
     def check(self) -> None:
         if not self.is_loopback() and not self.allow_remote:
@@ -103,9 +104,16 @@ class EmbeddedProxy:
         logging.getLogger().addHandler(collector)
         try:
             master.addons.add(self.addon)
+            for extra_addon in self.settings.addons:
+                master.addons.add(extra_addon)
             try:
-                master.options.update(
-                    mode=list(self.settings.modes), connection_strategy="lazy", **self.settings.extra)
+                master.options.update(mode=list(self.settings.modes), connection_strategy="lazy")
+                typed = {k: v for k, v in self.settings.extra.items() if not isinstance(v, str)}
+                texts = [f"{k}={v}" for k, v in self.settings.extra.items() if isinstance(v, str)]
+                if typed:
+                    master.options.update(**typed)
+                if texts:  # as with `mitmdump --set NAME=VALUE`: parsed by the option's type
+                    master.options.set(*texts)
             except Exception as exc:  # OptionsError and friends: one line
                 raise ProxyStartError(str(exc).splitlines()[0]) from None
             self.master = master

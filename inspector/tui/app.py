@@ -39,11 +39,18 @@ class EventFeed:
         self.view: list[dict[str, Any]] = []
         self.filter_text = ""
         self._terms: list[tuple[str | None, str]] = []
+        self._counts = {"events": 0, "violations": 0, "blocked": 0}
 
     def add(self, events: Iterable[dict[str, Any]]) -> int:
         added = 0
+        counts = self._counts
         for event in events:
             self.all.append(event)
+            counts["events"] += 1
+            if event.get("verdict") == "violation":
+                counts["violations"] += 1
+            if event.get("action") in ("block", "sinkhole"):
+                counts["blocked"] += 1
             if self.matches(event):
                 self.view.append(event)
             added += 1
@@ -74,12 +81,15 @@ class EventFeed:
                     return False
         return True
 
+    def recount(self) -> None:
+        """After events changed in place (a key decoded them)."""
+        self._counts = {"events": len(self.all),
+                        "violations": sum(1 for e in self.all if e.get("verdict") == "violation"),
+                        "blocked": sum(1 for e in self.all if e.get("action") in ("block", "sinkhole"))}
+
     def counts(self) -> dict[str, int]:
-        return {
-            "events": len(self.all),
-            "violations": sum(1 for e in self.all if e.get("verdict") == "violation"),
-            "blocked": sum(1 for e in self.all if e.get("action") in ("block", "sinkhole")),
-        }
+        """Kept up to date by add(): the status line must not scan 100k events per refresh."""
+        return dict(self._counts)
 
 
 class InspectorApp(App[int]):
@@ -387,6 +397,7 @@ class InspectorApp(App[int]):
                     except Exception as exc:  # noqa: BLE001
                         self.notify(f"cannot update the store: {exc}", severity="warning")
             count += 1
+        self.feed.recount()
         self.feed.set_filter(self.feed.filter_text)
         self.query_one(EventList).refresh_rows()
         self.query_one(DetailPane).show(self.selected())

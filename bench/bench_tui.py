@@ -1,0 +1,151 @@
+"""TUI benchmark: first screen of a large store, and input latency while events arrive live.
+
+    .venv/bin/python bench/bench_tui.py [--events 100000] [--rate 200] [--seconds 5]
+
+Headless (Textual's run_test), 120×40. Prints figures and the targets (PRODUCT.md):
+first screen of a 100k-event store < 2 s; 200 events/s live with input lag < 100 ms.
+Reports; never fails (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import resource
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from inspector.core.event import Event  # noqa: E402
+from inspector.core.findings import Finding  # noqa: E402
+from inspector.core.policy import Catalogue  # noqa: E402
+from inspector.store import Store  # noqa: E402
+from inspector.tui.app import InspectorApp  # noqa: E402
+from inspector.tui.event_list import EventList  # noqa: E402
+from textual.events import Key  # noqa: E402
+
+
+def make_event(i: int) -> Event:
+    findings = [Finding("undeclared-field", "violation", "projectId", "field not declared")] if i % 3 == 0 else []
+    return Event(method="GET", url=f"https://telemetry.refine.dev/telemetry?payload=e30{i}",
+                 host="telemetry.refine.dev", path="/telemetry", transport="http", time=1_750_000_000 + i,
+                 session="s1", policy="refine-v4-browser", vendor="Refine", product="Refine v4 browser",
+                 decoding=["query:payload", "base64", "json"], layers=[],
+                 decoded={"providers": {"auth": True}, "version": "4.47.1", "resourceCount": i % 17,
+                          "projectId": f"p{i}"},
+                 structured=True, jwe=None, findings=findings, request={"headers": {}, "body": ""},
+                 source="bench", action="allow" if i % 5 else "block", response_status=200)
+
+
+def fill_store(path: Path, n: int) -> float:
+    started = time.perf_counter()
+    with Store(path, fsync="never") as store:
+        batch = []
+        for i in range(n):
+            batch.append(make_event(i).to_dict())
+            if len(batch) == 1000:
+                store.add_events(batch)
+                batch = []
+        if batch:
+            store.add_events(batch)
+    return time.perf_counter() - started
+
+
+async def first_screen(path: Path, expected: int) -> float:
+    """From opening the store to the event list painted with its rows."""
+    started = time.perf_counter()
+    store = Store(path, readonly=True)
+    app = InspectorApp(Catalogue.load(), store=store)
+    async with app.run_test(size=(120, 40)) as pilot:
+        while len(app.feed.all) < expected:
+            await pilot.pause(0.01)
+        await pilot.pause()
+        elapsed = time.perf_counter() - started
+        assert app.query_one(EventList).virtual_size.height >= expected
+    store.close()
+    return elapsed
+
+
+async def live_input_latency(rate: int, seconds: float) -> tuple[list[float], int]:
+    """Events arrive from a thread at `rate`/s (as the proxy's worker delivers them) while the
+    user presses down: the time from the key press to the cursor having moved."""
+    app = InspectorApp(Catalogue.load())
+    lags: list[float] = []
+    stop = threading.Event()
+
+    def feeder() -> None:
+        i = 0
+        interval = 1.0 / rate
+        next_at = time.perf_counter()
+        while not stop.is_set():
+            app._from_proxy(make_event(i))
+            i += 1
+            next_at += interval
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        for i in range(100):  # rows to move through from the start
+            app._from_proxy(make_event(-i))
+        thread = threading.Thread(target=feeder, daemon=True)
+        if rate:
+            thread.start()
+        await pilot.pause(0.5)
+        events = app.query_one(EventList)
+        deadline = time.perf_counter() + seconds
+        keys = ["up", "down"]  # up first: the list stops following the newest event
+        while time.perf_counter() < deadline:
+            before = events.cursor
+            pressed = time.perf_counter()
+            key = keys[len(lags) % 2]
+            app.post_message(Key(key, None))  # as the terminal driver delivers a key press
+            while events.cursor == before and time.perf_counter() - pressed < 2:
+                await asyncio.sleep(0.001)
+            lags.append(time.perf_counter() - pressed)
+            await pilot.pause(0.05)
+        stop.set()
+        if rate:
+            thread.join(2)
+        received = len(app.feed.all)
+    return lags, received
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--rate", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "store.json"
+        fill = fill_store(path, args.events)
+        print(f"tui: wrote a store of {args.events:,} events in {fill:.1f} s ({path.stat().st_size / 1e6:.0f} MB)")
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        elapsed = asyncio.run(first_screen(path, args.events))
+        rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        verdict = "meets" if elapsed < 2.0 else "MISSES"
+        print(f"tui: first screen of {args.events:,} events: {elapsed:.2f} s (target < 2 s: {verdict}); "
+              f"peak RSS {rss_before:.0f} → {rss_after:.0f} MB")
+    figures = {}
+    for rate in (0, args.rate):  # idle and under load, side by side in one run
+        lags, received = asyncio.run(live_input_latency(rate, args.seconds))
+        lags_ms = sorted(x * 1000 for x in lags)
+        figures[rate] = (statistics.median(lags_ms), lags_ms[min(len(lags_ms) - 1, int(len(lags_ms) * 0.99))],
+                         max(lags_ms), len(lags_ms), received)
+    for rate, (p50, p99, worst, presses, received) in figures.items():
+        print(f"tui: {rate} events/s live ({received:,} received): key→cursor lag p50 {p50:.1f} ms, "
+              f"p99 {p99:.1f} ms, max {worst:.1f} ms over {presses} presses")
+    worst = figures[args.rate][2]
+    ratio = figures[args.rate][0] / figures[0][0]
+    print(f"tui: lag at {args.rate}/s vs idle: p50 ratio {ratio:.2f}; max {worst:.1f} ms "
+          f"(target < 100 ms: {'meets' if worst < 100 else 'MISSES'})")
+
+
+if __name__ == "__main__":
+    main()
