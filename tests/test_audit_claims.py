@@ -196,6 +196,7 @@ def test_pii_detectors(text, kind):
     "4.58.0", "v1.0.0-alpha36", "e462ce20-42dd-40fd-9549-edfb92f80455", "a" * 64, "hasura version",
     "main.js:1:3", "2019-01-21T19:43:33.63838+00:00", "1234567890123", "/data/schema/SCHEMA_NAME/tables",
     "Uncaught TypeError: something is not a function", "70280e5dd9e61e5e91526ac8704bbd68d3f75ebad67ba439f4c354d7",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36",
 ])
 def test_no_false_alarms(text):
     assert scan_text(text) == []
