@@ -209,3 +209,20 @@ def test_console_script_is_installed():
     proc = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60,
                           env={**os.environ})
     assert proc.returncode == 0 and "telemetry-inspector" in proc.stdout
+
+
+def test_policy_directory_with_one_broken_file_loads_the_rest(files, tmp_path):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "demo.yaml").write_text(POLICY)
+    (policies / "broken.yaml").write_text("id: broken\nvendor: [\n")
+    result = CliRunner().invoke(cli, ["audit", str(files["dirty"]), "--policies", str(policies),
+                                      "--format", "json"], catch_exceptions=False)
+    assert result.exit_code == 1  # the dirty capture was audited against demo-pixel
+    assert json.loads(result.stdout)["events"][0]["policy"] == "demo-pixel"
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: policy not loaded")]
+    assert len(warnings) == 1 and "broken.yaml:" in warnings[0]
+    # named on its own, a broken file is an error: one line, exit 2
+    alone = CliRunner().invoke(cli, ["audit", str(files["dirty"]), "--policies", str(policies / "broken.yaml")],
+                               catch_exceptions=False)
+    assert alone.exit_code == 2 and "broken.yaml:" in alone.stderr and len(alone.stderr.strip().splitlines()) == 1

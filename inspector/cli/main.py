@@ -64,7 +64,16 @@ def build_keyring(paths: tuple[Path, ...]) -> Keyring:
 def build_catalogue(policies: tuple[str, ...], policy_dirs: tuple[Path, ...], no_builtin: bool,
                     strict: bool = True) -> tuple[Catalogue, list[Policy]]:
     """Load built-ins + directories; `--policy` selects ids or adds files. Returns (catalogue, selected)."""
+    for path in policy_dirs:
+        if not Path(path).exists():
+            raise InputError(f"no such policy file or directory: {path}")
     catalogue = Catalogue.load(builtin=not no_builtin, paths=policy_dirs)
+    # A file named on its own must load; in a directory, a broken file is reported and skipped.
+    named = {str(Path(p)) for p in policy_dirs if Path(p).is_file()}
+    for problem in catalogue.problems:
+        if problem.origin in named:
+            raise InputError(problem.lines()[0] + (f" (+{len(problem.lines()) - 1} more)"
+                                                   if len(problem.lines()) > 1 else ""))
     for problem in catalogue.problems:
         for line in problem.lines():
             click.echo(f"warning: policy not loaded: {line}", err=True)

@@ -140,6 +140,12 @@ class Auditor:
         if not actual and incomplete:
             return []
         claim = Claim("encoding", policy.encoding_citation) if policy.encoding_citation else None
+        if not actual and expected and expected[0] not in ("json", "form"):
+            # Nothing could be peeled off where the document promises an encoding: undecodable.
+            return [Finding(
+                "decode-error", WARNING, "",
+                f"the payload is not valid {expected[0]}: it cannot be decoded as the document describes "
+                f"({' → '.join(expected)})", evidence=_evidence(decoded.value), claim=claim)]
         return [Finding(
             "encoding-mismatch", WARNING, "",
             f"the document describes the payload as {' → '.join(expected) or 'plain'}; "
@@ -171,6 +177,7 @@ class Auditor:
 
     def _schema(self, value: Any, policy: Policy) -> list[Finding]:
         out: list[Finding] = []
+        missing: set[str] = set()
         try:
             errors = list(policy.validator.iter_errors(value))
         except RecursionError:  # bounded by the decoder's depth limit; belt and braces
@@ -186,8 +193,11 @@ class Auditor:
                         evidence=_evidence(error.instance[name]),
                         claim=Claim("declared-fields", policy.source)))
             elif error.validator == "required" and isinstance(error.instance, dict):
+                # jsonschema reports one error per missing name, each listing every required name
                 for name in error.validator_value:
-                    if name not in error.instance:
+                    key = json_path([*parts, name])
+                    if name not in error.instance and key not in missing:
+                        missing.add(key)
                         out.append(Finding(
                             "missing-declared-field", INFO, json_path([*parts, name]),
                             f"declared field {name!r} is absent",

@@ -11,7 +11,8 @@ import queue
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from collections.abc import Sequence  # mitmproxy parses --set only for collections.abc.Sequence[str]
+from typing import Any, Callable
 
 from mitmproxy import ctx, exceptions, http, tls
 
