@@ -1,0 +1,84 @@
+"""Pipeline benchmark: match + decode + audit per event, for each built-in channel's wire payloads.
+
+    .venv/bin/python bench/bench_pipeline.py [--repeat 2000]
+
+JWE (RSA-2048, RSA-OAEP-256 + A256GCM) is measured separately, next to jwcrypto decrypting
+the same token alone. Targets (PRODUCT.md): < 1 ms per Base64/JSON event, < 3 ms per JWE.
+Reports; never fails (exit 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from jwcrypto import jwe, jwk  # noqa: E402
+
+from inspector.core.keys import Keyring, LoadedKey  # noqa: E402
+from inspector.core.observation import Observation  # noqa: E402
+from inspector.core.pipeline import Pipeline  # noqa: E402
+from inspector.core.policy import Catalogue  # noqa: E402
+from inspector.emit.channels import observation_of, wire_requests  # noqa: E402
+
+
+def per_call_us(func, repeat: int) -> float:
+    """Median of 5 batches, µs per call."""
+    batches = []
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(repeat // 5):
+            func()
+        batches.append((time.perf_counter() - started) / (repeat // 5))
+    return statistics.median(batches) * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=2000)
+    args = parser.parse_args()
+    pipeline = Pipeline(Catalogue.load())
+
+    print("pipeline: µs per event (match + decode + audit), built-in policies, wire payloads")
+    worst = 0.0
+    for request in wire_requests():
+        if "jwe" in request.name or request.channel == "refine-v3-browser":
+            continue
+        observations = observation_of(request)
+        cost = per_call_us(lambda: [pipeline.process(o) for o in observations], args.repeat) / len(observations)
+        worst = max(worst, cost)
+        print(f"pipeline: {request.channel + '/' + request.name:<48} {cost:8.1f} µs")
+    print(f"pipeline: slowest Base64/JSON channel {worst / 1000:.3f} ms (target < 1 ms: "
+          f"{'meets' if worst < 1000 else 'MISSES'})")
+
+    key = jwk.JWK.generate(kty="RSA", size=2048, kid="bench")
+    payload = json.dumps({"providers": {"auth": True, "data": True}, "version": "3.101.0",
+                          "resourceCount": 7}).encode()
+    token = jwe.JWE(payload, protected=json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "bench"}))
+    token.add_recipient(key.public())
+    compact = token.serialize(compact=True)
+    keyring = Keyring([LoadedKey(key, "bench")])
+    jwe_pipeline = Pipeline(Catalogue.load(), keyring)
+    obs = Observation(method="POST", url="https://telemetry.refine.dev/telemetry",
+                      headers=(("content-type", "text/plain"),), body=compact.encode())
+
+    def jwcrypto_alone() -> None:
+        token = jwe.JWE()
+        token.deserialize(compact, key=key)
+        json.loads(token.payload)
+
+    event = jwe_pipeline.process(obs)
+    assert isinstance(event.decoded, dict), event.decoding
+    alone = per_call_us(jwcrypto_alone, max(200, args.repeat // 4))
+    full = per_call_us(lambda: jwe_pipeline.process(obs), max(200, args.repeat // 4))
+    print(f"pipeline: JWE RSA-2048 OAEP-256/A256GCM: jwcrypto alone {alone:.0f} µs, full event {full:.0f} µs "
+          f"(ratio {full / alone:.2f}; target < 3 ms: {'meets' if full < 3000 else 'MISSES'})")
+
+
+if __name__ == "__main__":
+    main()

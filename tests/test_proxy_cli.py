@@ -1,0 +1,230 @@
+"""The proxy as users run it: `telemetry-inspector proxy|exec` and `mitmdump -s addons/…` as subprocesses,
+in mitmproxy's upstream mode in front of the local HTTPS upstream (which also speaks CONNECT)."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import KEYS, ROOT, cli_env, free_port, run_cli, wait_for
+from inspector.emit.channels import wire_requests
+from inspector.emit.send import send
+from inspector.store import Store, check_store
+
+MITMDUMP = Path(sys.executable).with_name("mitmdump")
+
+
+class Proc:
+    """A proxy subprocess; its stdout lines are collected on a thread."""
+
+    def __init__(self, args: list[str], port: int) -> None:
+        self.port = port
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=cli_env(), cwd=ROOT)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_listening(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"proxy exited {self.proc.returncode}: {self.proc.stderr.read()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("proxy did not listen in time")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            rc = self.proc.wait(5)
+        self._reader.join(5)
+        return rc, self.proc.stderr.read() if self.proc.stderr else ""
+
+
+@pytest.fixture
+def proxies():
+    started: list[Proc] = []
+
+    def start(args: list[str], port: int) -> Proc:
+        proc = Proc(args, port)
+        started.append(proc)
+        proc.wait_listening()
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.proc.poll() is None:
+            proc.stop(signal.SIGKILL)
+
+
+def inspector_proxy(tmp_path: Path, upstream, port: int, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "inspector", "proxy", "--listen", f"127.0.0.1:{port}",
+            "--store", str(tmp_path / "store.json"), "--confdir", str(tmp_path / "mitmproxy"),
+            "--mode", f"upstream:http://127.0.0.1:{upstream.port}",
+            "--set", f"ssl_verify_upstream_trusted_ca={upstream.ca_file}", *extra]
+
+
+def ca(tmp_path: Path) -> Path:
+    return tmp_path / "mitmproxy" / "mitmproxy-ca-cert.pem"
+
+
+def test_proxy_command_json_lines_store_and_clean_shutdown(tmp_path, upstream, proxies):
+    port = free_port()
+    proc = proxies(inspector_proxy(tmp_path, upstream, port, "--json", "--key", str(KEYS)), port)
+    requests = [r for r in wire_requests(KEYS) if not r.ws_messages]
+    for request in requests:
+        assert send(request, proxy=("127.0.0.1", port), ca_file=ca(tmp_path)).status < 300
+    assert wait_for(lambda: len(proc.lines) >= len(requests), 15)
+    rc, stderr = proc.stop()
+    assert rc == 0
+    assert stderr.strip().splitlines()[-1].startswith(f"stopped: {len(requests)} events")
+    lines = [json.loads(line) for line in proc.lines]
+    assert [e["url"] for e in lines] == [r.url for r in requests]
+    for event in lines:
+        assert {"url", "method", "policy", "decoding", "decoded", "findings"} <= set(event)
+    assert upstream.count() == len(requests)
+    with Store(tmp_path / "store.json", readonly=True) as store:
+        stored = store.events()
+        assert [e["url"] for e in stored] == [r.url for r in requests]
+        assert store.sessions()[-1]["ended"] is not None
+    assert (os.stat(tmp_path / "store.json").st_mode & 0o777) == 0o600
+
+
+def test_kill_9_during_a_burst_keeps_every_written_event(tmp_path, upstream, proxies):
+    port = free_port()
+    proc = proxies(inspector_proxy(tmp_path, upstream, port, "--json"), port)
+    pixel = next(r for r in wire_requests(KEYS) if r.channel == "refine-v4-browser")
+    stop = threading.Event()
+    sent = []
+
+    def burst() -> None:
+        while not stop.is_set():
+            try:
+                sent.append(send(pixel, proxy=("127.0.0.1", port), ca_file=ca(tmp_path), timeout=3).status)
+            except Exception:  # noqa: BLE001 - the proxy dies under us
+                return
+
+    threads = [threading.Thread(target=burst) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    assert wait_for(lambda: len(proc.lines) >= 60, 20)
+    proc.proc.send_signal(signal.SIGKILL)
+    proc.proc.wait(10)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    printed = len(proc.lines)  # printed after being written to the store
+    report = check_store(tmp_path / "store.json")
+    assert report.ok, report
+    with Store(tmp_path / "store.json") as store:  # opens, and closes off any torn write
+        assert store.event_count() >= printed >= 60
+
+
+def test_mitmdump_with_the_addon_script_writes_the_same_store(tmp_path, upstream, proxies):
+    port = free_port()
+    store_path = tmp_path / "mitmdump-store.json"
+    proc = proxies([str(MITMDUMP), "-q", "-p", str(port), "--listen-host", "127.0.0.1",
+                    "-s", str(ROOT / "addons" / "telemetry_inspector.py"),
+                    "--set", f"confdir={tmp_path / 'mitmproxy'}",
+                    "--set", f"ti_store={store_path}", "--set", f"ti_keys={KEYS}",
+                    "--mode", f"upstream:http://127.0.0.1:{upstream.port}",
+                    "--set", f"ssl_verify_upstream_trusted_ca={upstream.ca_file}"], port)
+    requests = [r for r in wire_requests(KEYS) if r.channel in ("refine-v4-browser", "hasura-cli")]
+    for request in requests:
+        assert send(request, proxy=("127.0.0.1", port), ca_file=ca(tmp_path)).status < 300
+    time.sleep(0.5)
+    rc, stderr = proc.stop(signal.SIGINT)
+    assert rc == 0, stderr
+    with Store(store_path, readonly=True) as store:
+        events = store.events()
+    assert [e["policy"] for e in events] == [r.channel for r in requests]
+    # the same event shape as the embedded proxy and `audit --format json`
+    for event in events:
+        assert {"url", "method", "policy", "decoding", "decoded", "findings", "action", "time"} <= set(event)
+
+
+def test_exec_routes_a_command_and_expect_none_fails_when_telemetry_is_seen(tmp_path, upstream):
+    common = ["exec", "--store", str(tmp_path / "store.json"), "--confdir", str(tmp_path / "mitmproxy"),
+              "--mode", f"upstream:http://127.0.0.1:{upstream.port}",
+              "--set", f"ssl_verify_upstream_trusted_ca={upstream.ca_file}"]
+    emit = ["--", sys.executable, "-m", "inspector.emit", "--channel", "refine-v4-browser"]
+    done = run_cli(*common, *emit)
+    assert done.returncode == 0, done.stderr
+    assert "1 telemetry event(s)" in done.stderr and "refine-v4-browser" in done.stderr
+    assert upstream.count() == 1
+    done = run_cli(*common, "--expect-none", *emit)
+    assert done.returncode == 1
+    assert "none was expected" in done.stderr
+    quiet = run_cli(*common, "--expect-none", "--", sys.executable, "-c", "print('no telemetry here')")
+    assert quiet.returncode == 0 and "0 telemetry event(s)" in quiet.stderr
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--listen", "0.0.0.0:0"], "not a loopback address"),
+    (["--key", "/nonexistent/key.jwk"], "key.jwk"),
+    (["--policies", "BAD"], "BAD"),
+])
+def test_start_up_errors_are_one_line_and_exit_2(tmp_path, args, needle):
+    if "BAD" in args:
+        bad = tmp_path / "bad.yaml"
+        bad.write_text("id: Not Valid\nvendor: [\n")
+        args = [str(bad) if a == "BAD" else a for a in args]
+        needle = "bad.yaml"
+    done = run_cli("proxy", "--store", str(tmp_path / "s.json"), *args, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in done.stderr
+
+
+def test_port_in_use_is_one_line_and_exit_2(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_cli("proxy", "--listen", f"127.0.0.1:{port}", "--store", str(tmp_path / "s.json"),
+                       "--confdir", str(tmp_path / "mitmproxy"), timeout=60)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.strip().splitlines() if line]
+    assert lines == [f"error: cannot listen on 127.0.0.1:{port}: the port is already in use"]
+
+
+def test_non_loopback_with_the_flag_warns(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "inspector", "proxy", "--listen", f"0.0.0.0:{port}",
+                             "--allow-remote", "--store", str(tmp_path / "s.json"),
+                             "--confdir", str(tmp_path / "mitmproxy")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        deadline = time.monotonic() + 30
+        text = ""
+        while "listening" not in text and time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                text += proc.stderr.readline()
+        assert "warning: listening on 0.0.0.0" in text and "listening on" in text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)

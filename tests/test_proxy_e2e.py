@@ -1,0 +1,162 @@
+"""End to end, in-process: a real mitmproxy on 127.0.0.1 with the inspector addon, a real HTTPS
+upstream with its own CA, and the project's emitters sending every built-in channel's wire format."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import pytest
+
+from conftest import KEYS, cli_env, wait_for
+from inspector.emit.channels import WireRequest, wire_requests
+from inspector.emit.send import SendError, send
+
+
+def by_channel(channel: str, name: str | None = None) -> WireRequest:
+    for request in wire_requests(KEYS):
+        if request.channel == channel and (name is None or request.name == name):
+            return request
+    raise LookupError(f"no wire request {channel}/{name}")
+
+
+def units(request: WireRequest) -> int:
+    """Events one request makes: one per HTTP request, one per WebSocket message."""
+    return len(request.ws_messages) if request.ws_messages else 1
+
+
+def _per_channel(requests: list[WireRequest]) -> Counter:
+    counts: Counter = Counter()
+    for request in requests:
+        counts[request.channel] += units(request)
+    return counts
+
+
+def test_every_channel_is_captured_decoded_audited_stored_and_forwarded(live_proxy, upstream):
+    proxy = live_proxy(keys=(KEYS,))
+    requests = wire_requests(KEYS)
+    assert {r.channel for r in requests} >= {"refine-v3-browser", "refine-v4-browser", "hasura-console",
+                                              "hasura-cli", "appsmith-server-usage"}
+    for request in requests:
+        response = proxy.send(request)
+        expected = 101 if request.ws_messages else 200
+        assert response.status == expected, (request.channel, request.name, response.status)
+
+    events = proxy.events()
+    assert len(events) == sum(units(r) for r in requests)
+    # allowed: every HTTP request and every WebSocket message reached the upstream, body intact
+    http_requests = [r for r in requests if not r.ws_messages]
+    assert len(upstream.requests) - sum(1 for r in requests if r.ws_messages) == len(http_requests)
+    assert len(upstream.ws_messages) == sum(len(r.ws_messages) for r in requests)
+
+    seen = Counter(e["policy"] for e in events)
+    assert seen == _per_channel(requests)  # each request matched the policy it was written for
+    for event in events:
+        assert event["action"] == "allow"
+        assert event["decoding"], event["url"]
+    # the JWE was decrypted with the bundled test key, not left unverifiable
+    jwe = [e for e in events if e["policy"] == "refine-v3-browser" and "jwe" in " ".join(e["decoding"])]
+    assert jwe and any(isinstance(e["decoded"], dict) for e in jwe)
+    # each planted violation shows up as its finding on the event from that request
+    codes = {(e["policy"]): set() for e in events}
+    for event in events:
+        codes[event["policy"]].update(f["code"] for f in event["findings"])
+    for request in requests:
+        for code in request.expect:
+            assert code in codes.get(request.channel, set()), (request.channel, request.name, code)
+
+
+def test_block_and_sinkhole_never_reach_the_upstream(live_proxy, upstream):
+    proxy = live_proxy()
+    pixel = by_channel("refine-v4-browser")
+    usage = by_channel("appsmith-server-usage")
+    cli = by_channel("hasura-cli")
+    proxy.store.set_rule("refine-v4-browser", "policy", "sinkhole")
+    proxy.store.set_rule("Appsmith", "vendor", "sinkhole")
+    proxy.store.set_rule("hasura-cli", "policy", "block")
+    proxy.addon.reload_rules()
+
+    gif = proxy.send(pixel)
+    assert gif.status == 200 and gif.body.startswith(b"GIF8")
+    answer = proxy.send(usage)
+    assert answer.status == 200 and json.loads(answer.body) == {"success": True}
+    blocked = proxy.send(cli)
+    assert blocked.status == 403
+    assert upstream.count() == 0
+
+    actions = {e["policy"]: e["action"] for e in proxy.events()}
+    assert actions == {"refine-v4-browser": "sinkhole", "appsmith-server-usage": "sinkhole", "hasura-cli": "block"}
+
+
+def test_blocked_requests_stay_local_under_load_and_decode_errors(live_proxy, upstream):
+    proxy = live_proxy(default_action="block")  # like --block-all
+    pixel = by_channel("refine-v4-browser")
+    broken = WireRequest(channel=pixel.channel, name="broken", method="GET",
+                         url=pixel.url.split("?")[0] + "?payload=%%%not-base64" + "A" * 300,
+                         headers=pixel.headers)
+    statuses = Counter()
+    for i in range(1000):
+        statuses[proxy.send(broken if i % 2 else pixel).status] += 1
+    assert statuses == {403: 1000}
+    assert upstream.count() == 0
+    events = proxy.events()
+    assert len(events) == 1000 and {e["action"] for e in events} == {"block"}
+    assert any(f["code"] == "decode-error" for e in events for f in e["findings"])
+
+
+def test_block_kill_mode_drops_the_connection(live_proxy, upstream):
+    proxy = live_proxy(default_action="block", block_mode="kill")
+    with pytest.raises(SendError):
+        proxy.send(by_channel("refine-cli"))
+    assert upstream.count() == 0
+
+
+def test_rule_from_another_process_applies_within_a_second(live_proxy, upstream):
+    proxy = live_proxy()
+    pixel = by_channel("refine-v4-browser")
+    assert proxy.send(pixel).status == 200
+    assert upstream.count() == 1
+    done = subprocess.run([sys.executable, "-m", "inspector", "rules", "block", "refine-v4-browser",
+                           "--store", str(proxy.store.path)], capture_output=True, text=True, timeout=60,
+                          env=cli_env())
+    assert done.returncode == 0, done.stderr
+    changed = time.monotonic()
+    # poll like an app would: the first blocked answer must come within one second of the change
+    while proxy.send(pixel).status != 403:
+        assert time.monotonic() - changed < 1.0, "the rule did not apply within one second"
+        time.sleep(0.05)
+    before = upstream.count()
+    assert proxy.send(pixel).status == 403
+    assert upstream.count() == before
+
+
+def test_websocket_messages_are_events_and_block_applies_to_the_connection(live_proxy, upstream):
+    proxy = live_proxy()
+    console = next(r for r in wire_requests(KEYS) if r.ws_messages)
+    proxy.send(console)
+    assert wait_for(lambda: len(upstream.ws_messages) == len(console.ws_messages), 5)
+    events = [e for e in proxy.events() if e["transport"] == "websocket"]
+    assert len(events) == len(console.ws_messages)
+    assert {e["policy"] for e in events} == {console.channel}
+
+    upstream.reset()
+    proxy.store.set_rule(console.channel, "policy", "block")
+    proxy.addon.reload_rules()
+    with pytest.raises(SendError):
+        proxy.send(console)
+    assert upstream.count() == 0 and upstream.ws_messages == []
+
+
+def test_hosts_without_a_policy_pass_through_untouched(live_proxy, upstream):
+    proxy = live_proxy()
+    other = WireRequest(channel="", name="unrelated", method="GET", url="https://example.org/index.html",
+                        headers=(("accept", "*/*"),))
+    # not intercepted: the client sees the upstream's own certificate, not one minted by the proxy
+    response = send(other, proxy=proxy.address, ca_file=upstream.ca_file)
+    assert response.status == 200
+    with pytest.raises(SendError):
+        send(other, proxy=proxy.address, ca_file=proxy.ca)
+    assert proxy.events() == []
