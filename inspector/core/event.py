@@ -38,6 +38,8 @@ class Event:
     action: str | None = None
     response_status: int | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    # Where the store keeps it (set by whoever stored it); not part of the event's JSON.
+    store_id: int | None = field(default=None, compare=False)
 
     @property
     def verdict(self) -> str:

@@ -86,7 +86,9 @@ class Worker(threading.Thread):
             events.append(event)
         if addon.store is not None:
             try:
-                addon.store.add_events([e.to_dict() for e in events])
+                ids = addon.store.add_events([e.to_dict() for e in events])
+                for event, doc_id in zip(events, ids):
+                    event.store_id = doc_id  # lets the TUI update it later
             except Exception as exc:  # noqa: BLE001 - the proxy must keep running (and blocking)
                 log.error("telemetry-inspector: cannot write the store: %s", exc)
         for event in events:

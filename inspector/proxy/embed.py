@@ -137,9 +137,12 @@ class EmbeddedProxy:
             raise ProxyStartError(self.failed)
 
     def shutdown(self) -> None:
-        """Thread-safe."""
-        if self.master is not None:
-            self.master.shutdown()
+        """Thread-safe; a no-op once the proxy's loop has ended."""
+        if self.master is not None and self._loop is not None and not self._loop.is_closed():
+            try:
+                self.master.shutdown()
+            except RuntimeError:  # the loop closed in between
+                pass
 
 
 class _ReadyWatcher:

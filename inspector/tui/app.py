@@ -233,6 +233,8 @@ class InspectorApp(App[int]):
     def _from_proxy(self, event: Event) -> None:
         """Called on the proxy's worker thread: queue, the UI flushes in batches."""
         row = event.to_dict()
+        if getattr(event, "store_id", None) is not None:
+            row["doc_id"] = event.store_id
         with self._pending_lock:
             self._pending.append(row)
 
@@ -408,6 +410,11 @@ class InspectorApp(App[int]):
         if self.proxy is not None:
             self.proxy.shutdown()
         self.exit(self.exit_code)
+
+    def on_unmount(self) -> None:
+        # However the app ends (quit, an error, a test), the proxy's thread must end with it.
+        if self.proxy is not None:
+            self.proxy.shutdown()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
