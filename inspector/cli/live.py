@@ -88,6 +88,20 @@ def proxy_options(func: Any) -> Any:
     return func
 
 
+def log_to_stderr() -> None:
+    """The addon's warnings (store write failures, unreadable rules) as one line each on stderr."""
+    import logging
+    logger = logging.getLogger("telemetry_inspector")
+    if not any(getattr(h, "_ti_cli", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))  # messages name the tool themselves
+        handler.setLevel(logging.WARNING)
+        handler._ti_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
 def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy_dirs: tuple[Path, ...],
                 modes: tuple[str, ...], discover: bool, block_all: bool, block_mode: str, block_status: int,
                 max_events: int, redact: bool, confdir: Path | None, set_options: tuple[str, ...],
@@ -141,6 +155,7 @@ def proxy(as_json: bool, **kwargs: Any) -> None:
         with lock:
             click.echo(line)
 
+    log_to_stderr()
     settings, addon, store = build_proxy(callbacks=[emit], **kwargs)
 
     def ready(addrs: list[tuple[str, int]]) -> None:
@@ -223,6 +238,7 @@ def exec_(expect_none: bool, quiet: bool, command: tuple[str, ...], listen: str,
 
     if listen == "127.0.0.1:8080":
         listen = "127.0.0.1:0"  # a free port: exec must not fight a running proxy
+    log_to_stderr()
     settings, addon, store = build_proxy(listen=listen, callbacks=[emit], **kwargs)
     thread = ProxyThread(settings, addon)
     try:

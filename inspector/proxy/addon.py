@@ -44,6 +44,7 @@ class Worker(threading.Thread):
         self.idle = threading.Event()
         self.idle.set()
         self.processed = 0
+        self.store_error: str | None = None
 
     def submit(self, obs: Observation, decision: Decision, policy_id: str | None) -> None:
         self.idle.clear()
@@ -89,8 +90,12 @@ class Worker(threading.Thread):
                 ids = addon.store.add_events([e.to_dict() for e in events])
                 for event, doc_id in zip(events, ids):
                     event.store_id = doc_id  # lets the TUI update it later
+                self.store_error = None
             except Exception as exc:  # noqa: BLE001 - the proxy must keep running (and blocking)
-                log.error("telemetry-inspector: cannot write the store: %s", exc)
+                message = f"telemetry-inspector: cannot write the store ({len(events)} event(s) not stored): {exc}"
+                if str(exc) != self.store_error:  # once per distinct problem, not once per batch
+                    log.error("%s", message)
+                self.store_error = str(exc)
         for event in events:
             addon.count(event)
             for callback in list(addon.callbacks):
@@ -301,9 +306,11 @@ class TelemetryInspector:
         if not any(p.shape for p in candidates):
             return candidates[0]
         try:
-            policy, _decoded = self.pipeline.match_and_decode(obs)
+            policy, decoded = self.pipeline.match_and_decode(obs)
         except Exception:  # noqa: BLE001 - undecidable: the caller fails closed
             return None
+        if not decoded.structured and any(issue.code == "decode-error" for issue in decoded.issues):
+            return None  # the shape could not be read (too large, corrupt): the caller fails closed
         return policy
 
     def response(self, flow: http.HTTPFlow) -> None:
