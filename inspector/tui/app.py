@@ -261,8 +261,8 @@ class InspectorApp(App[int]):
             where = f"{mode} proxy {self.listen or 'starting…'} · CA {self.proxy_settings.ca_cert()}"
         else:
             where = f"store {getattr(self.store, 'path', '-')}"
-        text = (f"{where} · {counts['events']} events · {counts['violations']} with violations · "
-                f"{counts['blocked']} blocked/sinkholed")
+        text = (f"{counts['events']} events · {counts['violations']} with violations · "
+                f"{counts['blocked']} blocked/sinkholed │ {where}")
         try:
             self.query_one("#status", Static).update(text)
             bar = self.query_one("#filter-bar", Static)
