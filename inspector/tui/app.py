@@ -112,6 +112,10 @@ class InspectorApp(App[int]):
         Binding("e", "export", "Export"),
         Binding("c", "copy", "Copy", show=False),
         Binding("question_mark", "help", "Help"),
+        Binding("1", "tab('payload')", "Payload tab", show=False),
+        Binding("2", "tab('findings')", "Findings tab", show=False),
+        Binding("3", "tab('decoding')", "Decoding tab", show=False),
+        Binding("4", "tab('request')", "Request tab", show=False),
     ]
 
     def __init__(self, catalogue: Catalogue, keyring: Keyring | None = None, store: Any = None,
@@ -337,6 +341,9 @@ class InspectorApp(App[int]):
         self.push_screen(VendorsScreen(
             lambda: vendor_rows(self.feed.all, self.catalogue, self.rule_for),
             lambda policy_id, action: self.set_rule(policy_id, "policy", action)))
+
+    def action_tab(self, name: str) -> None:
+        self.query_one(DetailPane).active = f"tab-{name}"
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

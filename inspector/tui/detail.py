@@ -9,7 +9,7 @@ from typing import Any
 from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
+from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane, Tree
 
 from inspector.core.policy import Catalogue
@@ -158,25 +158,34 @@ def request_markup(event: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-class DetailPane(TabbedContent):
-    """Tabs for the selected event."""
+class DetailPane(Vertical):
+    """Tabs for the selected event: Payload, Findings, Decoding, Request."""
 
     def __init__(self, catalogue: Catalogue, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.catalogue = catalogue
 
     def compose(self) -> ComposeResult:
-        with TabPane("Payload", id="tab-payload"):
-            yield Tree("payload", id="payload-tree")
-        with TabPane("Findings", id="tab-findings"):
-            with VerticalScroll():
-                yield Static("", id="findings-text")
-        with TabPane("Decoding", id="tab-decoding"):
-            with VerticalScroll():
-                yield Static("", id="decoding-text")
-        with TabPane("Request", id="tab-request"):
-            with VerticalScroll():
-                yield Static("", id="request-text")
+        with TabbedContent(id="detail-tabs"):
+            with TabPane("Payload", id="tab-payload"):
+                yield Tree("payload", id="payload-tree")
+            with TabPane("Findings", id="tab-findings"):
+                with VerticalScroll():
+                    yield Static("", id="findings-text")
+            with TabPane("Decoding", id="tab-decoding"):
+                with VerticalScroll():
+                    yield Static("", id="decoding-text")
+            with TabPane("Request", id="tab-request"):
+                with VerticalScroll():
+                    yield Static("", id="request-text")
+
+    @property
+    def active(self) -> str:
+        return self.query_one(TabbedContent).active
+
+    @active.setter
+    def active(self, tab_id: str) -> None:
+        self.query_one(TabbedContent).active = tab_id
 
     def show(self, event: dict[str, Any] | None) -> None:
         tree = self.query_one("#payload-tree", Tree)
