@@ -160,3 +160,35 @@ def test_hosts_without_a_policy_pass_through_untouched(live_proxy, upstream):
     with pytest.raises(SendError):
         send(other, proxy=proxy.address, ca_file=proxy.ca)
     assert proxy.events() == []
+
+
+def test_http2_clients_are_inspected_and_blocked_like_http1(live_proxy, upstream):
+    from inspector.emit.send import send_h2
+    proxy = live_proxy()
+    pixel = by_channel("refine-v4-browser", "email-in-project-id")
+    usage = by_channel("appsmith-server-usage")
+    assert send_h2(pixel, proxy.address, proxy.ca).status == 200
+    assert send_h2(usage, proxy.address, proxy.ca).status == 200
+    assert upstream.count() == 2 and upstream.requests[1].body == usage.body  # forwarded intact
+    proxy.store.set_rule("Refine", "vendor", "block")
+    proxy.addon.reload_rules()
+    assert send_h2(pixel, proxy.address, proxy.ca).status == 403
+    assert upstream.count() == 2
+    events = proxy.events()
+    assert [e["policy"] for e in events] == ["refine-v4-browser", "appsmith-server-usage", "refine-v4-browser"]
+    assert "pii" in {f["code"] for f in events[0]["findings"]}
+    assert [e["action"] for e in events] == ["allow", "allow", "block"]
+
+
+def test_redact_stores_payloads_with_personal_data_masked(live_proxy, upstream):
+    proxy = live_proxy(redact=True)
+    pixel = by_channel("refine-v4-browser", "email-in-project-id")
+    assert proxy.send(pixel).status == 200
+    assert upstream.requests[0].path == pixel.url.split(pixel.url.split("/")[2], 1)[1]  # the wire is untouched
+    stored = proxy.store.path.read_text()
+    emails = [f["evidence"] for e in proxy.events() for f in e["findings"] if f["code"] == "pii"]
+    assert emails and all("@" not in str(evidence) or "*" in str(evidence) for evidence in emails)
+    decoded = json.dumps(proxy.events()[0]["decoded"])
+    raw = json.loads(__import__("base64").b64decode(pixel.url.split("payload=", 1)[1]))
+    secret = next(v for v in raw.values() if isinstance(v, str) and "@" in v)
+    assert secret not in decoded and secret not in stored

@@ -77,18 +77,10 @@ def test_main_screen_and_detail_tabs(snap_compare, size, name):
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_vendors_view(snap_compare, size):
+@pytest.mark.parametrize("screen, key", [("vendors", "v"), ("help", "question_mark")])
+def test_vendors_view_and_help(snap_compare, size, screen, key):
     async def run_before(pilot) -> None:
         await fill(pilot)
-        await pilot.press("v")
-        await pilot.pause()
-    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
-
-
-@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
-def test_help(snap_compare, size):
-    async def run_before(pilot) -> None:
-        await fill(pilot)
-        await pilot.press("question_mark")
+        await pilot.press(key)
         await pilot.pause()
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)

@@ -237,6 +237,8 @@ def _looks_like_text(data: bytes) -> str | None:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    if text.isprintable():  # the common case, at C speed
+        return text or None
     printable = sum(1 for ch in text if ch.isprintable() or ch in "\r\n\t")
     return text if text and printable / len(text) > 0.95 else None
 

@@ -68,7 +68,8 @@ def _read_head(sock: socket.socket, limit: int = 65536) -> bytes:
 
 
 def open_tls(host: str, port: int, proxy: tuple[str, int] | None, ca_file: Path | None,
-             timeout: float, connect_to: tuple[str, int] | None = None) -> ssl.SSLSocket:
+             timeout: float, connect_to: tuple[str, int] | None = None,
+             alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLSocket:
     """A verified TLS connection to host:port (SNI = host), through `proxy` or straight to `connect_to`."""
     if connect_to is not None:
         raw = socket.create_connection(connect_to, timeout=timeout)
@@ -88,7 +89,7 @@ def open_tls(host: str, port: int, proxy: tuple[str, int] | None, ca_file: Path 
         raise SendError("refusing to contact the real vendor: give a proxy or connect_to")
     raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    context.set_alpn_protocols(["http/1.1"])
+    context.set_alpn_protocols(list(alpn))
     try:
         return context.wrap_socket(raw, server_hostname=host)
     except BaseException:
@@ -203,3 +204,59 @@ def _receive(sock: ssl.SSLSocket, ws: WSConnection, deadline: float, what: str |
         return False
     ws.receive_data(data)
     return True
+
+
+def send_h2(req: WireRequest, proxy: tuple[str, int] | None, ca_file: Path | None,
+            timeout: float = 10.0) -> Response:
+    """Send an HTTP request over HTTP/2 (ALPN h2), as browsers do; SendError if h2 is refused."""
+    import h2.config
+    import h2.connection
+    import h2.events
+
+    host, target, port = _h2_target(req.url)
+    sock = open_tls(host, port, proxy, ca_file, timeout, alpn=("h2",))
+    try:
+        if sock.selected_alpn_protocol() != "h2":
+            raise SendError(f"{host} did not negotiate HTTP/2")
+        conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        conn.initiate_connection()
+        headers = [(":method", req.method), (":authority", host), (":scheme", "https"), (":path", target)]
+        headers += [(k.lower(), v) for k, v in req.headers if k.lower() not in ("host", "connection", "content-length")]
+        if req.body:
+            headers.append(("content-length", str(len(req.body))))
+        stream = conn.get_next_available_stream_id()
+        conn.send_headers(stream, headers, end_stream=not req.body)
+        if req.body:
+            conn.send_data(stream, req.body, end_stream=True)  # small telemetry bodies fit one window
+        sock.sendall(conn.data_to_send())
+        status, response_headers, body = 0, [], b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            data = sock.recv(65536)
+            if not data:
+                raise SendError("the connection closed before the HTTP/2 response ended")
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    response_headers = [(str(k), str(v)) for k, v in event.headers]
+                    status = int(dict(response_headers)[":status"])
+                elif isinstance(event, h2.events.DataReceived):
+                    body += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    return Response(status, [h for h in response_headers if not h[0].startswith(":")], body)
+                elif isinstance(event, h2.events.StreamReset):
+                    raise SendError(f"the HTTP/2 stream was reset (error {event.error_code})")
+            sock.sendall(conn.data_to_send())
+        raise SendError("no HTTP/2 response in time")
+    except (OSError, ssl.SSLError) as exc:
+        raise SendError(f"HTTP/2 to {host} failed: {exc}") from None
+    finally:
+        sock.close()
+
+
+def _h2_target(url: str) -> tuple[str, str, int]:
+    parts = urlsplit(url)
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    return parts.hostname or "", target, parts.port or 443

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from pathlib import Path
@@ -33,6 +34,10 @@ log = logging.getLogger("telemetry_inspector")
 EventCallback = Callable[[Event], None]
 
 
+BATCH_WINDOW = 0.05  # seconds
+SWITCH_INTERVAL = 0.0005  # seconds
+
+
 class Worker(threading.Thread):
     """Decodes, audits and stores observations off mitmproxy's event loop, in batches."""
 
@@ -54,6 +59,10 @@ class Worker(threading.Thread):
             log.warning("telemetry-inspector: audit queue full, event dropped (the action was still applied)")
 
     def run(self) -> None:
+        # The audit shares the GIL with mitmproxy's event loop: hand it back sooner than the
+        # default 5 ms so the proxy's latency does not wait on a long audit (bench/bench_proxy.py).
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
         last_rules = 0.0
         while not self.stopping.is_set() or not self.queue.empty():
             batch = []
@@ -61,8 +70,14 @@ class Worker(threading.Thread):
                 item = self.queue.get(timeout=0.1)
                 if item is not None:
                     batch.append(item)
+                # Gather for a moment: one store write per batch costs the same as per event,
+                # and every event is still stored within BATCH_WINDOW of its request.
+                deadline = time.monotonic() + BATCH_WINDOW
                 while len(batch) < 500:
-                    item = self.queue.get_nowait()
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    item = self.queue.get(timeout=remaining)
                     if item is not None:
                         batch.append(item)
             except queue.Empty:
