@@ -158,9 +158,10 @@ def main() -> None:
             done = 200 + args.rounds * 2 * args.requests  # through the inspector so far
             print(f"memory: inspector RSS after {done:,} requests: {inspector.rss_mb():.0f} MB")
             for checkpoint in checkpoints:
-                if checkpoint > done:
-                    load(inspector.port, ca, host, target, checkpoint - done, 8)
-                    done = checkpoint
+                if checkpoint <= done:
+                    continue
+                load(inspector.port, ca, host, target, checkpoint - done, 8)
+                done = checkpoint
                 print(f"memory: inspector RSS after {done:,} requests: {inspector.rss_mb():.0f} MB "
                       f"(plain mitmdump, idle: {plain.rss_mb():.0f} MB)")
         finally:

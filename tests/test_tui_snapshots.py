@@ -84,3 +84,11 @@ def test_vendors_view_and_help(snap_compare, size, screen, key):
         await pilot.press(key)
         await pilot.pause()
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+def test_light_theme(snap_compare):
+    """Readable on a light terminal too (badges carry a symbol and a word, not only a colour)."""
+    async def run_before(pilot) -> None:
+        pilot.app.theme = "textual-light"
+        await fill(pilot)
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
