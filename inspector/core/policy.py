@@ -230,17 +230,21 @@ class Policy:
     sinkhole: dict[str, Any] | None = None
     builtin: bool = False
     _validator: Draft202012Validator | None = field(default=None, repr=False)
+    _declared_paths: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     # --- matching
-    def matches_request(self, obs: Observation) -> bool:
-        """Host, method, path and transport: what is known before decoding."""
+    def matches_request(self, obs: Observation, host: str | None = None, path: str | None = None) -> bool:
+        """Host, method, path and transport: what is known before decoding.
+        (`host` and `path` of `obs`, when the caller already has them.)"""
         if obs.transport != self.transport:
             return False
-        if not any(host_matches(pattern, obs.host) for pattern in self.hosts):
+        host = obs.host if host is None else host
+        if not any(host_matches(pattern, host) for pattern in self.hosts):
             return False
         if self.transport == "http" and self.methods and obs.method.upper() not in self.methods:
             return False
-        if self.paths and not any(path_matches(pattern, obs.path) for pattern in self.paths):
+        path = obs.path if path is None else path
+        if self.paths and not any(path_matches(pattern, path) for pattern in self.paths):
             return False
         return True
 
@@ -279,7 +283,9 @@ class Policy:
         )
 
     def declared_paths(self) -> dict[str, dict[str, Any]]:
-        """Every declared field as `dotted.path` → spec, at the payload's full paths."""
+        """Every declared field as `dotted.path` → spec, at the payload's full paths (computed once)."""
+        if self._declared_paths is not None:
+            return self._declared_paths
         out: dict[str, dict[str, Any]] = {}
         prefix = ""
         if self.root:
@@ -289,6 +295,7 @@ class Policy:
         _walk_tree(self.declared, prefix, out)
         if self.envelope:
             _walk_tree(self.envelope, "", out)
+        self._declared_paths = out
         return out
 
     def to_summary(self) -> dict[str, Any]:
@@ -703,7 +710,8 @@ class Catalogue:
 
     def candidates(self, obs: Observation) -> list[Policy]:
         """Policies matching host, method, path and transport (before decoding)."""
-        found = [p for p in self.policies if p.matches_request(obs)]
+        host, path = obs.host, obs.path  # each parses the URL: once here, not once per policy
+        found = [p for p in self.policies if p.matches_request(obs, host, path)]
         found.sort(key=lambda p: (-p.priority, -len(p.shape)))
         return found
 

@@ -10,6 +10,7 @@ import logging
 import queue
 import sys
 import threading
+from dataclasses import replace as _replace
 import time
 from pathlib import Path
 from collections.abc import Sequence  # mitmproxy parses --set only for collections.abc.Sequence[str]
@@ -17,7 +18,7 @@ from typing import Any, Callable
 
 from mitmproxy import ctx, exceptions, http, tls
 
-from inspector.capture.mitm import request_observation, websocket_message_observation
+from inspector.capture.mitm import _fields, request_observation, websocket_message_observation
 from inspector.core.actions import LocalAnswer, block_answer, sinkhole_answer
 from inspector.core.decode import Decoder
 from inspector.core.event import Event
@@ -301,7 +302,7 @@ class TelemetryInspector:
                     if not is_upgrade:
                         self.worker_submit(obs, decision, None)
                 elif not is_upgrade:
-                    flow.metadata["ti_obs"] = True
+                    flow.metadata["ti_obs"] = obs
             return
         policy = self._select(obs, candidates)
         if policy is not None:
@@ -314,7 +315,7 @@ class TelemetryInspector:
             if not is_upgrade:
                 self.worker_submit(obs, decision, policy.id if policy else None)
         elif not is_upgrade:
-            flow.metadata["ti_obs"] = True
+            flow.metadata["ti_obs"] = obs
 
     def _select(self, obs: Observation, candidates: list[Policy]) -> Policy | None:
         """Choose among candidates; shape conditions need the decoded body (bounded)."""
@@ -329,9 +330,12 @@ class TelemetryInspector:
         return policy
 
     def response(self, flow: http.HTTPFlow) -> None:
-        if flow.metadata.pop("ti_obs", False):
+        obs = flow.metadata.pop("ti_obs", None)
+        if obs is not None:
             decision, policy_id = flow.metadata.get("ti", (Decision("allow", None), None))
-            obs = request_observation(flow, session=self.session)
+            if flow.response is not None:  # the request as seen in the request hook, plus the answer
+                obs = _replace(obs, response_status=flow.response.status_code,
+                               response_headers=_fields(flow.response.headers))
             self.worker_submit(obs, decision, policy_id)
 
     def error(self, flow: http.HTTPFlow) -> None:
@@ -381,8 +385,7 @@ def _host_ok(pattern: str, host: str) -> bool:
 
 
 def _with_transport(obs: Observation, transport: str) -> Observation:
-    from dataclasses import replace
-    return replace(obs, transport=transport)
+    return _replace(obs, transport=transport)
 
 
 __all__ = ["TelemetryInspector", "Decoder"]
