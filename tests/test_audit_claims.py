@@ -170,8 +170,11 @@ def test_unknown_endpoint_on_a_known_host():
 
 
 def test_unmatched_hosts_get_pii_warnings_only():
-    event = run({"email": "a@b.example.com"}, url="https://elsewhere.example/collect")
+    event = run({"email": "a@b.example.com"}, url="https://elsewhere.example/api/save")
     assert {(f.code, f.severity) for f in event.findings} == {("pii", "warning")}
+    # a path typical of telemetry on a host no policy names: likely telemetry nobody described
+    event = run({"email": "a@b.example.com"}, url="https://elsewhere.example/collect")
+    assert {(f.code, f.severity) for f in event.findings} == {("pii", "warning"), ("unknown-endpoint", "warning")}
 
 
 @pytest.mark.parametrize("text,kind", [

@@ -192,3 +192,19 @@ def test_redact_stores_payloads_with_personal_data_masked(live_proxy, upstream):
     raw = json.loads(__import__("base64").b64decode(pixel.url.split("payload=", 1)[1]))
     secret = next(v for v in raw.values() if isinstance(v, str) and "@" in v)
     assert secret not in decoded and secret not in stored
+
+
+def test_discover_records_likely_telemetry_on_unknown_hosts(live_proxy, upstream):
+    proxy = live_proxy(discover=True)
+    track = WireRequest(channel="", name="unknown-tracker", method="POST", url="https://example.org/v1/track",
+                        headers=(("content-type", "application/json"),),
+                        body=b'{"event":"app_opened","anonymousId":"u-1","properties":{"os":"linux"}}')
+    page = WireRequest(channel="", name="page", method="GET", url="https://example.org/index.html",
+                       headers=(("accept", "text/html"),))
+    assert proxy.send(track).status == 200  # intercepted now: the proxy's CA is what the client sees
+    assert proxy.send(page).status == 200
+    assert upstream.count() == 2
+    events = proxy.events()
+    assert [e["path"] for e in events] == ["/v1/track"]  # the page is not telemetry: not recorded
+    assert events[0]["policy"] is None and events[0]["decoded"]["event"] == "app_opened"
+    assert "unknown-endpoint" in {f["code"] for f in events[0]["findings"]}

@@ -6,6 +6,7 @@ import re
 from collections import deque
 from typing import Any, Iterable
 
+from inspector.core.discover import looks_like_telemetry
 from inspector.core.decode import Decoded
 from inspector.core.findings import INFO, VIOLATION, WARNING, Citation, Claim, Finding
 from inspector.core.observation import Observation
@@ -99,6 +100,11 @@ class Auditor:
                     f"{obs.host} is a known telemetry host, but no policy describes "
                     f"{obs.method if obs.transport == 'http' else 'WebSocket'} {obs.path}",
                     evidence=obs.url[:MAX_EVIDENCE]))
+            elif looks_like_telemetry(obs):  # seen with --discover, or in a capture
+                findings.append(Finding(
+                    "unknown-endpoint", WARNING, "",
+                    f"{obs.host}{obs.path} looks like a telemetry or analytics endpoint, and no policy "
+                    "describes it", evidence=obs.url[:MAX_EVIDENCE]))
             if decoded.structured:
                 findings.extend(self._pii(decoded.value, None, set(), WARNING))
             findings.extend(self._cookies(obs, None))
