@@ -462,3 +462,29 @@ def test_insert_appends_constant_bytes_whatever_the_store_size(tmp_path):
     # one record per insert; only the digits of the doc id differ
     assert all(abs(g - record) <= 2 for g in small)
     assert all(abs(g - record) <= 4 for g in large)
+
+
+def test_write_only_handle_keeps_no_event_bodies_and_readers_see_everything(tmp_path):
+    from inspector.store.log import BODILESS
+    path = tmp_path / "store.json"
+    writer = Store(path, keep_events=False, max_events=50)
+    try:
+        for i in range(10):
+            writer.add_events([{"url": f"https://t.example/{i}/{j}", "body": "x" * 2000} for j in range(10)])
+        writer.set_rule("refine", "vendor", "block")
+        assert writer.event_count() == 50  # retention still applies
+        assert all(doc is BODILESS for doc in writer.storage.table_data("events").values())
+        assert writer.rules()[0]["action"] == "block"  # other tables are kept whole
+        with pytest.raises(StoreError, match="write-only"):
+            writer.events()
+        with pytest.raises(StoreError, match="write-only"):
+            writer.compact()
+        with Store(path, readonly=True) as reader:
+            events = reader.events()
+            assert len(events) == 50 and events[-1]["url"] == "https://t.example/9/9"
+            assert events[0]["body"] == "x" * 2000
+    finally:
+        writer.close()
+    with Store(path) as store:  # a full handle can compact what the writer could not
+        store.compact()
+        assert store.event_count() == 50

@@ -105,7 +105,10 @@ def log_to_stderr() -> None:
 def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy_dirs: tuple[Path, ...],
                 modes: tuple[str, ...], discover: bool, block_all: bool, block_mode: str, block_status: int,
                 max_events: int, redact: bool, confdir: Path | None, set_options: tuple[str, ...],
-                keys: tuple[Path, ...], callbacks: list[Any] | None = None, use_store: bool = True) -> Any:
+                keys: tuple[Path, ...], callbacks: list[Any] | None = None, use_store: bool = True,
+                keep_events: bool = False) -> Any:
+    """The proxy's settings, addon and store. `keep_events`: the store handle also serves reads
+    (the TUI of `run`); otherwise it is write-only and its memory stays flat."""
     from inspector.proxy.addon import TelemetryInspector
     from inspector.proxy.embed import ProxySettings, ProxyStartError
 
@@ -127,7 +130,7 @@ def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy
                    "can use this proxy and see what it records", err=True)
     catalogue, _ = build_catalogue((), policy_dirs, False)
     keyring = build_keyring(keys)
-    store = open_store(store_path, max_events=max_events or None) if use_store else None
+    store = open_store(store_path, max_events=max_events or None, keep_events=keep_events) if use_store else None
     addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=callbacks or [])
     addon.default_action = "block" if block_all else "allow"
     addon.discover = discover
@@ -500,7 +503,7 @@ def run(demo: bool, **kwargs: Any) -> None:
             kwargs["confdir"] = Path(tmp.name) / "mitmproxy"
         if kwargs["listen"] == "127.0.0.1:8080":
             kwargs["listen"] = "127.0.0.1:0"
-    settings, addon, store = build_proxy(**kwargs)
+    settings, addon, store = build_proxy(keep_events=True, **kwargs)
     on_ready = None
     upstream = None
     if demo:

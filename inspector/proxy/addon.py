@@ -192,7 +192,8 @@ class TelemetryInspector:
         if "ti_store" in updated and opts.ti_store and self.store is None:
             from inspector.store import Store, StoreError
             try:
-                self.store = Store(Path(opts.ti_store).expanduser(), max_events=opts.ti_max_events or None)
+                self.store = Store(Path(opts.ti_store).expanduser(), max_events=opts.ti_max_events or None,
+                                   keep_events=False)  # write-only: memory stays flat
             except StoreError as exc:
                 raise exceptions.OptionsError(str(exc)) from None
             self._own_store = True

@@ -140,10 +140,15 @@ def parse_chunk(chunk: bytes, first_lineno: int, *, strict: bool) -> tuple[list[
     return recs, bad, torn, len(lines)
 
 
+BODILESS: dict = {}  # the stand-in document of a bodiless table (never modified)
+
+
 class State:
     """The tables built by applying records; what TinyDB's ``Storage.read()`` returns."""
 
-    def __init__(self) -> None:
+    def __init__(self, bodiless: frozenset[str] = frozenset()) -> None:
+        # Tables whose documents are not kept in memory (a write-only store): ids only.
+        self.bodiless = bodiless
         self.data: dict[str, dict[str, dict]] = {}
         self.maxid: dict[str, int] = {}
         self.low: dict[str, int] = {}
@@ -178,7 +183,7 @@ class State:
             if x is None:
                 if table is None:
                     table = data[t] = {}
-                table[str(i)] = r["d"]
+                table[str(i)] = BODILESS if t in self.bodiless else r["d"]
                 if t in low and i < low[t]:
                     low[t] = i
             elif table is not None:

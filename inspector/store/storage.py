@@ -119,7 +119,7 @@ class AppendLogStorage(Storage):
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: str = "batch", readonly: bool = False,
                  fsync_interval: float = 1.0, lock_timeout: float = 10.0, auto_compact: bool = True,
-                 **_ignored: Any) -> None:
+                 bodiless: tuple[str, ...] = (), **_ignored: Any) -> None:
         super().__init__()
         if fsync not in FSYNC_MODES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_MODES)}, not {fsync!r}")
@@ -130,7 +130,8 @@ class AppendLogStorage(Storage):
         self.lock_timeout = lock_timeout
         self.auto_compact = auto_compact
         self._mutex = threading.RLock()
-        self._state = State()
+        self._bodiless = frozenset(bodiless)
+        self._state = State(self._bodiless)
         self._fd = -1
         self._ident: tuple[int, int] = (0, 0)
         self._offset = 0          # bytes consumed: the start of the first unread line
@@ -150,6 +151,8 @@ class AppendLogStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         """Replace everything with `data` (the path of TinyDB's stock ``Table``): O(N) rewrite."""
+        if self._bodiless:
+            raise StoreError(f"store {self.path} is open write-only here")
         normalised = json.loads(json.dumps({t: {str(k): v for k, v in docs.items()} for t, docs in data.items()}))
         with self._mutex:
             self._acquire()
@@ -243,7 +246,7 @@ class AppendLogStorage(Storage):
     def _load_all(self) -> None:
         """(Re)build the state from the whole file."""
         gens = self._state.gens
-        self._state = State()
+        self._state = State(self._bodiless)
         self._state.gens = {t: g + 1 for t, g in gens.items()}  # invalidate every query cache
         self._offset = self._lineno = 0
         self._format = "empty"
@@ -488,11 +491,15 @@ class AppendLogStorage(Storage):
         return dead > max(self._state.live(), COMPACT_MIN_DEAD)
 
     def _maybe_compact(self) -> None:
-        if self.auto_compact and self.needs_compaction():
+        # Without the documents in memory there is nothing to rewrite the file from; a process
+        # that keeps them (the TUI, `report`, `store repair`) compacts instead.
+        if self.auto_compact and not self._bodiless and self.needs_compaction():
             self.compact()
 
     def compact(self) -> None:
         """Rewrite the file atomically with one insert record per live document."""
+        if self._bodiless:
+            raise StoreError(f"store {self.path} is open write-only here; compact it from another process")
         with self._mutex:
             self._acquire()
             try:

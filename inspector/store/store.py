@@ -33,12 +33,17 @@ class Store:
     """
 
     def __init__(self, path: Path, *, max_events: int | None = None, fsync: str = "batch",
-                 readonly: bool = False, **storage_options: Any) -> None:
+                 readonly: bool = False, keep_events: bool = True, **storage_options: Any) -> None:
+        """`keep_events=False`: a write-only handle (the proxy's) that does not keep event
+        documents in memory, so its memory stays flat however many events it writes."""
         if max_events is not None and max_events < 1:
             raise ValueError(f"max_events must be at least 1, not {max_events}")
         self.path = Path(path).expanduser()
         self.max_events = max_events
         self.readonly = readonly
+        self.keep_events = keep_events
+        if not keep_events:
+            storage_options["bodiless"] = ("events",)
         self._db = StoreDB(self.path, storage=AppendLogStorage, fsync=fsync, readonly=readonly,
                            **storage_options)
         self._storage: AppendLogStorage = self._db.storage  # type: ignore[assignment]
@@ -77,6 +82,7 @@ class Store:
     def events(self, start: int = 0, limit: int | None = None) -> list[dict]:
         """Events in insertion order from position `start` (negative: from the end), each a
         shallow copy with its ``doc_id``."""
+        self._need_events()
         docs = self._storage.table_data("events")
         n = len(docs)
         if start < 0:
@@ -86,14 +92,20 @@ class Store:
             return []
         return [{**doc, "doc_id": int(key)} for key, doc in itertools.islice(docs.items(), start, stop)]
 
+    def _need_events(self) -> None:
+        if not self.keep_events:
+            raise StoreError(f"store {self.path} is open write-only here (its events are not in memory)")
+
     def event_count(self) -> int:
         return len(self._storage.table_data("events"))
 
     def get_event(self, doc_id: int) -> dict | None:
+        self._need_events()
         doc = self._storage.table_data("events").get(str(doc_id))
         return None if doc is None else {**doc, "doc_id": int(doc_id)}
 
     def update_event(self, doc_id: int, fields: dict) -> None:
+        self._need_events()
         if not self._events.update(fields, doc_ids=[doc_id]):
             raise StoreError(f"no event {doc_id} in store {self.path}")
 
