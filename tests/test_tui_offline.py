@@ -138,3 +138,44 @@ async def test_key_loading_decodes_encrypted_events(catalogue, tmp_path: Path):
         assert app.feed.all[0]["verdict"] == "clean"
         assert app.feed.all[0]["decoded"] == {"version": "3", "count": 2}
         assert "jwe(RSA-OAEP-256, A256GCM)" in " ".join(app.feed.all[0]["decoding"])
+
+
+async def test_corrupt_store_is_a_notice_not_a_crash(catalogue, tmp_path: Path):
+    from inspector.store import Store, StoreError
+    path = tmp_path / "store.json"
+    with Store(path) as store:
+        store.add_events([{"url": "https://t.demo.example/telemetry", "time": 1.0}] * 3)
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join([lines[0], b"{not json at all\n", *lines[1:]]))
+    with pytest.raises(StoreError) as problem:
+        Store(path)
+    # what `telemetry-inspector tui --store PATH` does with it
+    app = InspectorApp(catalogue, store=None, poll_store=True, notice=str(problem.value))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("corrupt" in m and "store repair" in m for m in messages), messages
+        await pilot.press("v")  # still usable
+        await pilot.pause()
+        assert type(app.screen).__name__ == "VendorsScreen"
+
+    # a store that goes bad under a running TUI: a notice, and the rows already shown stay
+    good = tmp_path / "good.json"
+    with Store(good) as writer:
+        writer.add_events([{"url": "https://t.demo.example/telemetry", "time": 1.0, "verdict": "clean"}])
+    reader = Store(good, readonly=True)
+    app = InspectorApp(catalogue, store=reader, poll_store=True)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert len(app.feed.all) == 1
+            with good.open("ab") as handle:
+                handle.write(b"{garbage that is not a record\n" * 2)
+            for _ in range(30):
+                await pilot.pause(0.1)
+                if app._notifications:
+                    break
+            assert any("store" in n.message for n in app._notifications)
+            assert len(app.feed.all) == 1 and app.is_running
+    finally:
+        reader.close()
