@@ -306,6 +306,8 @@ class InspectorApp(App[int]):
 
     def rule_for(self, policy_id: str, vendor: str) -> str:
         decision = self.rules.decide(policy_id, vendor, "")
+        if decision.rule is not None and decision.rule.kind == "policy":
+            return decision.action  # a rule on this very policy: no need to say which
         return f"{decision.action} ({decision.reason})"
 
     def action_rule(self, action: str, kind: str) -> None:
