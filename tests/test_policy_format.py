@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -132,3 +133,13 @@ def test_resolve_paths_and_durations():
     assert parse_duration("6h") == 21600 and parse_duration("30s") == 30
     with pytest.raises(ValueError):
         parse_duration("soon")
+
+
+def test_the_documented_example_is_a_valid_policy():
+    import re
+
+    from inspector.core.policy import parse_policy_text
+    text = (Path(__file__).resolve().parents[1] / "docs" / "policies.md").read_text()
+    example = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
+    policy = parse_policy_text(example, "docs/policies.md")
+    assert policy.id == "refine-v4-browser" and set(policy.declared) == {"providers", "version", "resourceCount"}
