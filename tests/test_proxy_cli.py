@@ -228,3 +228,24 @@ def test_non_loopback_with_the_flag_warns(tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(20)
+
+
+@pytest.mark.parametrize("mode", ["socks5", "reverse:https://telemetry.refine.dev", "wireguard"])
+def test_other_mitmproxy_modes_are_passed_through(tmp_path, mode):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "inspector", "proxy", "--listen", f"127.0.0.1:{port}",
+                             "--mode", mode, "--store", str(tmp_path / "s.json"),
+                             "--confdir", str(tmp_path / "mitmproxy")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        deadline = time.monotonic() + 30
+        text = ""
+        while "listening on" not in text and time.monotonic() < deadline and proc.poll() is None:
+            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+            if ready:
+                text += proc.stderr.readline()
+        assert f"{mode.split(':')[0]}" in text and f"listening on 127.0.0.1:{port}" in text, text
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(20)
+    assert rc == 0
