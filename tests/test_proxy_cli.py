@@ -80,6 +80,17 @@ def proxies():
             proc.stop(signal.SIGKILL)
 
 
+def stderr_until(proc: subprocess.Popen, needle: str, timeout: float = 30.0) -> str:
+    """The process's stderr until a line holds `needle` (or it exits, or time runs out)."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while needle not in text and time.monotonic() < deadline and proc.poll() is None:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.5)
+        if ready:
+            text += proc.stderr.readline()
+    return text
+
+
 def inspector_proxy(tmp_path: Path, upstream, port: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "inspector", "proxy", "--listen", f"127.0.0.1:{port}",
             "--store", str(tmp_path / "store.json"), "--confdir", str(tmp_path / "mitmproxy"),
@@ -218,12 +229,7 @@ def test_non_loopback_with_the_flag_warns(tmp_path):
                              "--confdir", str(tmp_path / "mitmproxy")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
-        deadline = time.monotonic() + 30
-        text = ""
-        while "listening" not in text and time.monotonic() < deadline and proc.poll() is None:
-            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-            if ready:
-                text += proc.stderr.readline()
+        text = stderr_until(proc, "listening")
         assert "warning: listening on 0.0.0.0" in text and "listening on" in text
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -238,12 +244,7 @@ def test_other_mitmproxy_modes_are_passed_through(tmp_path, mode):
                              "--confdir", str(tmp_path / "mitmproxy")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
-        deadline = time.monotonic() + 30
-        text = ""
-        while "listening on" not in text and time.monotonic() < deadline and proc.poll() is None:
-            ready, _, _ = select.select([proc.stderr], [], [], 0.5)
-            if ready:
-                text += proc.stderr.readline()
+        text = stderr_until(proc, "listening on")
         assert f"{mode.split(':')[0]}" in text and f"listening on 127.0.0.1:{port}" in text, text
     finally:
         proc.send_signal(signal.SIGTERM)
