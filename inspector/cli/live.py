@@ -88,6 +88,15 @@ def proxy_options(func: Any) -> Any:
     return func
 
 
+def exit_now(code: int) -> None:
+    """End a proxy command once everything is written and closed, without interpreter teardown:
+    mitmproxy_rs (its UDP servers in reverse/wireguard modes) can segfault while Python
+    garbage-collects at exit, which would turn a clean stop into exit status 139."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def log_to_stderr() -> None:
     """The addon's warnings (store write failures, unreadable rules) as one line each on stderr."""
     import logging
@@ -172,9 +181,12 @@ def proxy(as_json: bool, **kwargs: Any) -> None:
         raise InputError(str(exc)) from None
     finally:
         addon.stop()
+        if store is not None:
+            store.close()
     s = addon.stats
     click.echo(f"stopped: {s['events']} events, {s['violation']} with violations, {s['blocked']} blocked, "
                f"{s['sinkholed']} sinkholed", err=True)
+    exit_now(0)
 
 
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO",
@@ -262,14 +274,16 @@ def exec_(expect_none: bool, quiet: bool, command: tuple[str, ...], listen: str,
         finally:
             thread.stop()
             addon.stop()
+            if store is not None:
+                store.close()
     violations = sum(1 for e in seen if e.verdict == "violation")
     channels = sorted({e.policy or e.host for e in seen})
     click.echo(f"telemetry-inspector: {len(seen)} telemetry event(s), {violations} with violations"
                + (f" — {', '.join(channels)}" if channels else ""), err=True)
     if expect_none and seen:
         click.echo("telemetry-inspector: telemetry was sent although none was expected (--expect-none)", err=True)
-        sys.exit(EXIT_FINDINGS if rc == 0 else rc)
-    sys.exit(rc)
+        exit_now(EXIT_FINDINGS if rc == 0 else rc)
+    exit_now(rc)
 
 
 # ---------------------------------------------------------------------- rules
@@ -526,7 +540,7 @@ def run(demo: bool, **kwargs: Any) -> None:
     if app.proxy_error:
         click.echo(f"error: {app.proxy_error}", err=True)
         sys.exit(EXIT_INPUT)
-    sys.exit(code or 0)
+    exit_now(code or 0)
 
 
 @cli.command()
