@@ -122,6 +122,14 @@ def test_proxy_command_json_lines_store_and_clean_shutdown(tmp_path, upstream, p
         assert [e["url"] for e in stored] == [r.url for r in requests]
         assert store.sessions()[-1]["ended"] is not None
     assert (os.stat(tmp_path / "store.json").st_mode & 0o777) == 0o600
+    # the store is a capture too: audited again with today's policies and keys
+    again = run_cli("audit", str(tmp_path / "store.json"), "--key", str(KEYS), "--format", "json",
+                    "--fail-on", "never")
+    assert again.returncode == 0, again.stderr
+    audited = json.loads(again.stdout)["events"]
+    assert [(e["url"], e["policy"]) for e in audited] == [(e["url"], e["policy"]) for e in lines]
+    assert [sorted(f["code"] for f in e["findings"]) for e in audited] == \
+        [sorted(f["code"] for f in e["findings"]) for e in lines]
 
 
 def test_kill_9_during_a_burst_keeps_every_written_event(tmp_path, upstream, proxies):

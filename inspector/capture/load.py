@@ -25,6 +25,8 @@ def sniff_kind(path: Path) -> str:
     with path.open("rb") as handle:
         head = handle.read(4096)
     stripped = head.lstrip()
+    if stripped.startswith(b'{"format": "telemetry-inspector-store"'):
+        return "store"
     if stripped.startswith(b"{"):
         if b'"log"' in head and b'"entries"' in head:
             return "har"

@@ -1,4 +1,4 @@
-"""Placeholder reader for store files given to `audit`; the store has its own reader."""
+"""Audit a telemetry-inspector store again: each stored event's request, with today's policies and keys."""
 
 from __future__ import annotations
 
@@ -6,9 +6,31 @@ from pathlib import Path
 from typing import Iterator
 
 from inspector.capture.load import CaptureError
+from inspector.core.event import observation_from_event
 from inspector.core.observation import Observation
 
 
 def read_store_events(path: Path, session: str) -> Iterator[Observation]:
-    raise CaptureError(f"{path} is a telemetry-inspector store: use `telemetry-inspector report --store {path}`")
-    yield  # pragma: no cover
+    """The stored requests in store order. Events whose body the store did not keep whole
+    (longer than the preview, or stored with --redact) cannot be audited again: if none can,
+    that is an error; otherwise they are left out (`telemetry-inspector report` shows them)."""
+    from inspector.store import Store, StoreError
+
+    try:
+        store = Store(path, readonly=True)
+    except StoreError as exc:
+        raise CaptureError(str(exc)) from None
+    try:
+        events = store.events()
+    finally:
+        store.close()
+    usable = 0
+    for event in events:
+        obs = observation_from_event(event)
+        if obs is None:
+            continue
+        usable += 1
+        yield obs
+    if events and not usable:
+        raise CaptureError(f"{path}: no stored event kept its request body whole (redacted or truncated); "
+                           f"use `telemetry-inspector report --store {path}`")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspector.core.observation import Observation
 from inspector.core.findings import INFO, SEVERITY_RANK, VIOLATION, WARNING, Finding
 
 BODY_PREVIEW = 4096
@@ -158,3 +160,21 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         action=data.get("action"), response_status=data.get("response_status"),
         id=str(data.get("id") or uuid.uuid4().hex),
     )
+
+
+def observation_from_event(event: dict[str, Any]) -> Observation | None:
+    """Rebuild the request of a stored event, to decode or audit it again; None when the
+    store did not keep its body whole (truncated or redacted)."""
+    request = event.get("request") or {}
+    if request.get("body_truncated") or request.get("body_redacted"):
+        return None
+    if "body_text" in request:
+        body = request["body_text"].encode("utf-8", "surrogateescape")
+    elif "body_base64" in request:
+        body = base64.b64decode(request["body_base64"])
+    else:
+        body = b""
+    headers = tuple((str(k), str(v)) for k, v in request.get("headers", []))
+    return Observation(method=event.get("method", "GET"), url=event.get("url", ""), headers=headers, body=body,
+                       transport=event.get("transport", "http"), timestamp=event.get("time") or time.time(),
+                       session=event.get("session") or "default", source=event.get("source", ""))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -24,6 +22,7 @@ from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
 from inspector.core.rules import RuleBook
+from inspector.core.event import observation_from_event  # noqa: F401 - re-exported for callers
 from inspector.tui.detail import DetailPane
 from inspector.tui.event_list import EventList
 from inspector.tui.screens import HelpScreen, PromptScreen, VendorsScreen, vendor_rows
@@ -441,20 +440,3 @@ class InspectorApp(App[int]):
         yield SystemCommand("Export report", "Write a Markdown report of the events shown", self.action_export)
         yield SystemCommand("Copy payload", "Copy the decoded payload", self.action_copy)
         yield SystemCommand("Keys help", "Show the key bindings", self.action_help)
-
-
-def observation_from_event(event: dict[str, Any]) -> Observation | None:
-    """Rebuild the request of a stored event (for decoding it again)."""
-    request = event.get("request") or {}
-    if request.get("body_truncated") or request.get("body_redacted"):
-        return None
-    if "body_text" in request:
-        body = request["body_text"].encode("utf-8", "surrogateescape")
-    elif "body_base64" in request:
-        body = base64.b64decode(request["body_base64"])
-    else:
-        body = b""
-    headers = tuple((str(k), str(v)) for k, v in request.get("headers", []))
-    return Observation(method=event.get("method", "GET"), url=event.get("url", ""), headers=headers, body=body,
-                       transport=event.get("transport", "http"), timestamp=event.get("time") or time.time(),
-                       session=event.get("session") or "default", source=event.get("source", ""))
