@@ -143,3 +143,22 @@ def test_the_documented_example_is_a_valid_policy():
     example = re.search(r"```yaml\n(.*?)```", text, re.S).group(1)
     policy = parse_policy_text(example, "docs/policies.md")
     assert policy.id == "refine-v4-browser" and set(policy.declared) == {"providers", "version", "resourceCount"}
+
+
+def test_shape_any_matches_either_wire_shape_and_unknown_bodies_are_unknown_endpoints():
+    from inspector.core.observation import Observation
+    from inspector.core.pipeline import Pipeline
+    from inspector.core.policy import Catalogue
+    pipe = Pipeline(Catalogue.load())
+
+    def policy_of(body: bytes) -> tuple[str | None, set[str]]:
+        event = pipe.process(Observation("POST", "https://telemetry.hasura.io/v1/http", body=body))
+        return event.policy, {f.code for f in event.findings}
+
+    assert policy_of(b'{"topic":"server_metrics_v2","data":{}}')[0] == "hasura-server-metrics"
+    assert policy_of(b'{"server_metrics":{"resource_cpu":1}}')[0] == "hasura-server-metrics"
+    assert policy_of(b'{"topic":"brand_new","data":{"x":1}}') == (None, {"unknown-endpoint"})
+    with pytest.raises(PolicyError):  # an empty `any` is a policy error
+        parse_policy_text("id: x\nvendor: V\nproduct: P\nsource: {document: d, title: t}\n"
+                          "match: {hosts: [h], shape: [{any: []}]}\npayload: {location: body, encoding: [json]}\n"
+                          "declared: {}\n", "x.yaml")

@@ -74,6 +74,11 @@ class PolicyError(Exception):
 
 # ---------------------------------------------------------------- the policy format, as a schema
 
+_SHAPE_CONDITION = {
+    "type": "object", "required": ["path"], "additionalProperties": False,
+    "properties": {"path": {"type": "string"}, "equals": {}, "in": {"type": "array"},
+                   "exists": {"type": "boolean"}}}
+
 _CITE = {
     "type": "object",
     "properties": {"section": {"type": "string"}, "quote": {"type": "string"},
@@ -124,10 +129,10 @@ POLICY_SCHEMA: dict[str, Any] = {
                 "hosts": {"type": "array", "minItems": 1, "items": {"type": "string"}},
                 "methods": {"type": "array", "items": {"type": "string"}},
                 "paths": {"type": "array", "items": {"type": "string"}},
-                "shape": {"type": "array", "items": {
-                    "type": "object", "required": ["path"], "additionalProperties": False,
-                    "properties": {"path": {"type": "string"}, "equals": {}, "in": {"type": "array"},
-                                   "exists": {"type": "boolean"}}}},
+                "shape": {"type": "array", "items": {"oneOf": [_SHAPE_CONDITION, {
+                    # either of several conditions (e.g. two wire shapes of one channel)
+                    "type": "object", "required": ["any"], "additionalProperties": False,
+                    "properties": {"any": {"type": "array", "minItems": 1, "items": _SHAPE_CONDITION}}}]}},
                 "priority": {"type": "integer"},
             },
         },
@@ -177,8 +182,11 @@ class ShapeCondition:
     one_of: tuple[Any, ...] | None = None
     exists: bool | None = None
     has_equals: bool = False
+    any_of: tuple[ShapeCondition, ...] = ()  # `{any: [...]}`: one of these must hold (path unused)
 
     def holds(self, value: Any) -> bool:
+        if self.any_of:
+            return any(condition.holds(value) for condition in self.any_of)
         found = list(resolve(value, self.path))
         if self.exists is not None:
             present = any(v is not MISSING for v in found)
@@ -615,11 +623,14 @@ def _build(data: dict[str, Any], origin: str, builtin: bool) -> Policy:
     source = data["source"]
     source_citation = Citation(document=source.get("document", ""), title=source.get("title", ""),
                                url=source.get("url", ""))
-    shape = []
-    for cond in match.get("shape", []):
-        shape.append(ShapeCondition(
+    def condition(cond: dict[str, Any]) -> ShapeCondition:
+        if "any" in cond:
+            return ShapeCondition(path="", any_of=tuple(condition(c) for c in cond["any"]))
+        return ShapeCondition(
             path=cond["path"], equals=cond.get("equals"), has_equals="equals" in cond,
-            one_of=tuple(cond["in"]) if "in" in cond else None, exists=cond.get("exists")))
+            one_of=tuple(cond["in"]) if "in" in cond else None, exists=cond.get("exists"))
+
+    shape = [condition(cond) for cond in match.get("shape", [])]
     policy = Policy(
         id=data["id"], vendor=data["vendor"], product=data["product"], source=source_citation,
         transport=match.get("transport", "http"),
