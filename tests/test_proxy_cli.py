@@ -258,3 +258,18 @@ def test_other_mitmproxy_modes_are_passed_through(tmp_path, mode):
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(20)
     assert rc == 0
+
+
+def test_block_all_blocks_every_matched_channel_until_a_rule_allows_one(tmp_path, upstream, proxies):
+    port = free_port()
+    proc = proxies(inspector_proxy(tmp_path, upstream, port, "--block-all", "--json"), port)
+    requests = [r for r in wire_requests(KEYS) if not r.ws_messages and r.channel in
+                ("refine-v4-browser", "hasura-cli", "appsmith-server-usage")]
+    statuses = {r.channel: send(r, ("127.0.0.1", port), ca(tmp_path)).status for r in requests}
+    assert set(statuses.values()) == {403} and upstream.count() == 0
+    assert run_cli("rules", "allow", "hasura-cli", "--store", str(tmp_path / "store.json")).returncode == 0
+    cli = next(r for r in requests if r.channel == "hasura-cli")
+    assert wait_for(lambda: send(cli, ("127.0.0.1", port), ca(tmp_path)).status == 200, 2.0)
+    assert upstream.count(host="telemetry.hasura.io") == 1 and upstream.count() == 1
+    rc, _ = proc.stop()
+    assert rc == 0
