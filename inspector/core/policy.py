@@ -678,6 +678,9 @@ class Catalogue:
 
     policies: list[Policy] = field(default_factory=list)
     problems: list[PolicyError] = field(default_factory=list)
+    # host → the policies whose host patterns match it (the proxy asks for every request)
+    _host_memo: dict[str, tuple[Policy, ...]] = field(default_factory=dict, repr=False, compare=False)
+    _memo_key: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
 
     @classmethod
     def load(cls, builtin: bool = True, paths: Iterable[Path] = (), strict: bool = False) -> Catalogue:
@@ -722,7 +725,7 @@ class Catalogue:
     def candidates(self, obs: Observation) -> list[Policy]:
         """Policies matching host, method, path and transport (before decoding)."""
         host, path = obs.host, obs.path  # each parses the URL: once here, not once per policy
-        found = [p for p in self.policies if p.matches_request(obs, host, path)]
+        found = [p for p in self._for_host(host) if p.matches_request(obs, host, path)]
         found.sort(key=lambda p: (-p.priority, -len(p.shape)))
         return found
 
@@ -733,7 +736,18 @@ class Catalogue:
         return None
 
     def is_telemetry_host(self, host: str) -> bool:
-        return any(host_matches(pattern, host) for p in self.policies for pattern in p.hosts)
+        return bool(self._for_host(host))
+
+    def _for_host(self, host: str) -> tuple[Policy, ...]:
+        key = (id(self.policies), len(self.policies))
+        if self._memo_key != key:  # the policies changed (add() makes a new list)
+            self._host_memo, self._memo_key = {}, key
+        hit = self._host_memo.get(host)
+        if hit is None:
+            hit = tuple(p for p in self.policies if any(host_matches(pattern, host) for pattern in p.hosts))
+            if len(self._host_memo) < 4096:  # bounded: hosts seen, not requests
+                self._host_memo[host] = hit
+        return hit
 
     def vendors(self) -> list[str]:
         return sorted({p.vendor for p in self.policies})
