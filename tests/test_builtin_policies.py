@@ -3,7 +3,7 @@
 - every built-in policy loads and validates;
 - every declared field, claim, encoding and opt-out citation quotes its seed document verbatim
   (whitespace normalised) — checked against the verbatim copies in fixtures/seeds/ (always there)
-  and, when present, against /work/shared/seeds (the originals);
+  and, when present, against ../shared/seeds beside the project root (the originals);
 - every seed document's own sample (fixtures/payloads/seed/<policy-id>/*.json), sent as the real
   request (method, URL, encoding from WIRE-FORMATS.md), is matched to exactly its policy and
   produces no violation and no warning — except where the document's sample breaks the

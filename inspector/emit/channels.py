@@ -1,6 +1,6 @@
 """Every built-in channel's wire format, as the vendors' clients really send it.
 
-Each `WireRequest` reproduces one request from /work/shared/WIRE-FORMATS.md (host, path,
+Each `WireRequest` reproduces one request from `../shared/WIRE-FORMATS.md` (beside the project root) (host, path,
 method, headers, encoding, payload shape). Most are clean samples; a few carry a planted
 violation and name the finding code they must produce in `expect`. Only the TEST keys in
 fixtures/keys are used for the JWE samples, never a vendor's key.
