@@ -208,3 +208,33 @@ def test_discover_records_likely_telemetry_on_unknown_hosts(live_proxy, upstream
     assert [e["path"] for e in events] == ["/v1/track"]  # the page is not telemetry: not recorded
     assert events[0]["policy"] is None and events[0]["decoded"]["event"] == "app_opened"
     assert "unknown-endpoint" in {f["code"] for f in events[0]["findings"]}
+
+
+def test_the_demo_sends_every_channel_with_a_decrypted_jwe_a_block_and_a_sinkhole(tmp_path):
+    from inspector.cli.live import build_proxy
+    from inspector.emit.demo import DemoRunner
+    from inspector.proxy.embed import ProxyThread
+
+    settings, addon, store = build_proxy(
+        listen="127.0.0.1:0", allow_remote=False, store_path=tmp_path / "s.json", policy_dirs=(), modes=(),
+        discover=False, block_all=False, block_mode="respond", block_status=403, max_events=0, redact=False,
+        confdir=tmp_path / "mitmproxy", set_options=(), keys=(), keep_events=True)
+    runner = DemoRunner(settings, addon, store, pause=0).prepare()
+    thread = ProxyThread(settings, addon).start()
+    try:
+        runner.send_all(thread.port)
+        assert addon.wait_idle(15)
+        events = store.events()
+    finally:
+        thread.stop()
+        addon.stop()
+        store.close()
+        runner.close()
+    assert runner.failed == 0
+    assert {e["policy"] for e in events} == {r.channel for r in wire_requests(KEYS)}
+    jwe = [e for e in events if e["policy"] == "refine-v3-browser"]
+    opened = [isinstance(e["decoded"], dict) for e in jwe]
+    unverifiable = ["unverifiable-encrypted" in {f["code"] for f in e["findings"]} for e in jwe]
+    assert sorted(opened) == [False, True] and sorted(unverifiable) == [False, True]  # one opened, one not
+    assert {e["action"] for e in events} == {"allow", "block", "sinkhole"}
+    assert not runner.keys_dir.exists()  # the generated demo keys are gone

@@ -11,7 +11,7 @@ from mitmproxy.exceptions import FlowReadException
 from inspector.core.observation import Observation
 
 
-def _fields(headers: http.Headers) -> tuple[tuple[str, str], ...]:
+def header_fields(headers: http.Headers) -> tuple[tuple[str, str], ...]:
     return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields)
 
 
@@ -19,10 +19,10 @@ def request_observation(flow: http.HTTPFlow, session: str = "default", source: s
     request = flow.request
     response = flow.response
     return Observation(
-        method=request.method.upper(), url=request.pretty_url, headers=_fields(request.headers),
+        method=request.method.upper(), url=request.pretty_url, headers=header_fields(request.headers),
         body=request.raw_content or b"", timestamp=request.timestamp_start,
         response_status=response.status_code if response else None,
-        response_headers=_fields(response.headers) if response else (),
+        response_headers=header_fields(response.headers) if response else (),
         session=session, source=source)
 
 
@@ -30,7 +30,7 @@ def websocket_observations(flow: http.HTTPFlow, session: str = "default", source
     if flow.websocket is None:
         return
     url = flow.request.pretty_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-    headers = _fields(flow.request.headers)
+    headers = header_fields(flow.request.headers)
     for i, message in enumerate(flow.websocket.messages):
         if not message.from_client:
             continue

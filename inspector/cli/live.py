@@ -519,11 +519,10 @@ def run(demo: bool, **kwargs: Any) -> None:
             kwargs["listen"] = "127.0.0.1:0"
     settings, addon, store = build_proxy(keep_events=True, **kwargs)
     on_ready = None
-    upstream = None
+    runner = None
     if demo:
         from inspector.emit.demo import DemoRunner
-        runner = DemoRunner(settings, addon, store)
-        upstream = runner.prepare()
+        runner = DemoRunner(settings, addon, store).prepare()
         on_ready = runner.start_sending
     app = InspectorApp(addon.catalogue, addon.keyring, store=store, proxy_settings=settings, addon=addon,
                        on_ready=on_ready)
@@ -533,8 +532,8 @@ def run(demo: bool, **kwargs: Any) -> None:
         addon.stop()
         if store is not None:
             store.close()
-        if upstream is not None:
-            upstream.__exit__(None, None, None)
+        if runner is not None:
+            runner.close()
         if tmp is not None:
             tmp.cleanup()
     if app.proxy_error:

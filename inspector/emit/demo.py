@@ -16,10 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jwcrypto import jwk
-
-from inspector.core.keys import LoadedKey
 from inspector.emit.channels import wire_requests
+from inspector.emit.keys import PRIVATE_JWK, write_test_keys
 from inspector.emit.redirect import LoopbackRedirect
 from inspector.emit.send import SendError, send
 from inspector.emit.upstream import Upstream
@@ -27,12 +25,6 @@ from inspector.emit.upstream import Upstream
 log = logging.getLogger("telemetry_inspector")
 
 DEMO_RULES = (("appsmith-server-usage", "policy", "sinkhole"), ("hasura-cli", "policy", "block"))
-
-
-def write_demo_keys(directory: Path) -> jwk.JWK:
-    """The key files the emitters read (as in fixtures/keys), freshly generated; the private key."""
-    from inspector.emit.keys import write_test_keys
-    return write_test_keys(directory)
 
 
 class DemoRunner:
@@ -54,8 +46,8 @@ class DemoRunner:
         self.upstream = Upstream().__enter__()
         self.settings.extra["ssl_verify_upstream_trusted_ca"] = str(self.upstream.ca_file)
         self.settings.addons.append(LoopbackRedirect(self.upstream.address))
-        private = write_demo_keys(self.keys_dir)
-        self.addon.keyring._keys.append(LoadedKey(private, "demo key (generated for this run)"))
+        write_test_keys(self.keys_dir)  # fresh for this run; the emitters encrypt to its public half
+        self.addon.keyring.add_path(self.keys_dir / PRIVATE_JWK)
         if self.store is not None:
             existing = {(r["target"], r["kind"]) for r in self.store.rules()}
             for target, kind, action in DEMO_RULES:
@@ -92,7 +84,8 @@ class DemoRunner:
             log.warning("demo: stopped: %s", exc)
             self.done.set()
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
+        """Stop the local upstream and remove the demo keys."""
         if self.upstream is not None:
             self.upstream.__exit__(None, None, None)
             self.upstream = None

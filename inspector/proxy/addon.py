@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from mitmproxy import ctx, exceptions, http, tls
 
-from inspector.capture.mitm import _fields, request_observation, websocket_message_observation
+from inspector.capture.mitm import header_fields, request_observation, websocket_message_observation
 from inspector.core.actions import LocalAnswer, block_answer, sinkhole_answer
 from inspector.core.decode import Decoder
 from inspector.core.event import Event
@@ -305,14 +305,21 @@ class TelemetryInspector:
                 elif not is_upgrade:
                     flow.metadata["ti_obs"] = obs
             return
-        policy = self._select(obs, candidates)
-        if policy is not None:
-            decision = self.rules.decide(policy.id, policy.vendor, obs.host)
-        else:  # shape undecidable: the strictest action of the candidates (fail closed)
-            decision = self.rules.decide_any([(p.id, p.vendor) for p in candidates], obs.host)
+        decisions = [self.rules.decide(p.id, p.vendor, obs.host) for p in candidates]
+        if len({d.action for d in decisions}) == 1 and len({repr(p.sinkhole) for p in candidates}) == 1:
+            # Every candidate gets the same answer: no need to decode on the event loop to tell
+            # them apart; the worker matches and decodes once.
+            policy = candidates[0] if len(candidates) == 1 else None
+            decision, answer_as = decisions[0], candidates[0]
+        else:
+            policy = answer_as = self._select(obs, candidates)
+            if policy is not None:
+                decision = self.rules.decide(policy.id, policy.vendor, obs.host)
+            else:  # shape undecidable: the strictest action of the candidates (fail closed)
+                decision = self.rules.decide_any([(p.id, p.vendor) for p in candidates], obs.host)
         flow.metadata["ti"] = (decision, policy.id if policy else None)
         if decision.action != "allow":
-            self._answer(flow, decision.action, obs, policy)
+            self._answer(flow, decision.action, obs, answer_as)
             if not is_upgrade:
                 self.worker_submit(obs, decision, policy.id if policy else None)
         elif not is_upgrade:
@@ -336,7 +343,7 @@ class TelemetryInspector:
             decision, policy_id = flow.metadata.get("ti", (Decision("allow", None), None))
             if flow.response is not None:  # the request as seen in the request hook, plus the answer
                 obs = _replace(obs, response_status=flow.response.status_code,
-                               response_headers=_fields(flow.response.headers))
+                               response_headers=header_fields(flow.response.headers))
             self.worker_submit(obs, decision, policy_id)
 
     def error(self, flow: http.HTTPFlow) -> None:
@@ -353,7 +360,7 @@ class TelemetryInspector:
             return
         decision, policy_id = meta
         url = flow.request.pretty_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
-        headers = tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in flow.request.headers.fields)
+        headers = header_fields(flow.request.headers)
         obs = websocket_message_observation(url, headers, message, len(flow.websocket.messages) - 1,
                                             self.session, "")
         if decision.action != "allow":
