@@ -488,3 +488,88 @@ def test_write_only_handle_keeps_no_event_bodies_and_readers_see_everything(tmp_
     with Store(path) as store:  # a full handle can compact what the writer could not
         store.compact()
         assert store.event_count() == 50
+
+
+def test_lazy_handle_keeps_offsets_reads_documents_from_the_file(tmp_path):
+    path = tmp_path / "store.json"
+    with Store(path) as full:
+        full.add_events([event(i, pad=3000) for i in range(200)])
+        full.set_rule("refine", "vendor", "block")
+    lazy = Store(path, lazy_events=True, max_events=150)
+    try:
+        table = lazy.storage.table_data("events")
+        assert len(table) == 200 and all(type(v) is int for v in table.values())
+        assert lazy.event_ids()[:3] == [1, 2, 3] and lazy.event_ids(after=198) == [199, 200]
+        assert lazy.get_event(7)["decoded"]["n"] == 6 and lazy.get_event(999) is None
+        assert [e["decoded"]["n"] for e in lazy.events(-2)] == [198, 199]
+        assert lazy.rules()[0]["target"] == "refine"  # other tables are parsed as usual
+        # Writes from this handle: new documents get offsets too; retention deletes the oldest.
+        new = lazy.add_events([event(1000, pad=10)])
+        assert lazy.get_event(new[0])["decoded"]["n"] == 1000
+        assert lazy.event_count() == 150 and lazy.event_ids()[0] == 52
+        lazy.update_event(new[0], {"verdict": "warning"})
+        assert lazy.get_event(new[0])["verdict"] == "warning"
+        with pytest.raises(StoreError, match="no event"):
+            lazy.update_event(1, {"verdict": "x"})
+        # Another process appends, then compacts: refresh follows both, offsets stay right.
+        with Store(path) as other:
+            other.add_events([event(2000)])
+            assert lazy.refresh() and lazy.get_event(lazy.event_ids()[-1])["decoded"]["n"] == 2000
+            other.compact()
+        assert lazy.refresh()
+        assert lazy.event_count() == 151 and lazy.get_event(52)["decoded"]["n"] == 51
+        # Compaction by the lazy handle itself copies the records and keeps every document.
+        before = lazy.events()
+        lazy.compact()
+        assert lazy.events() == before
+    finally:
+        lazy.close()
+    with Store(path, readonly=True) as check:
+        assert [e["decoded"]["n"] for e in check.events()][-3:] == [199, 1000, 2000]
+        assert check.get_event(201)["verdict"] == "warning"
+
+
+def test_lazy_handle_memory_does_not_hold_the_events(tmp_path):
+    import tracemalloc
+    path = tmp_path / "store.json"
+    with Store(path, keep_events=False) as writer:
+        for _ in range(20):
+            writer.add_events([event(i, pad=2000) for i in range(100)])
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        lazy = Store(path, lazy_events=True)
+        lazy_cost = tracemalloc.get_traced_memory()[0] - base
+        lazy.close()
+        base = tracemalloc.get_traced_memory()[0]
+        full = Store(path)
+        full_cost = tracemalloc.get_traced_memory()[0] - base
+        full.close()
+    finally:
+        tracemalloc.stop()
+    # 2,000 events of ~2 KB: the full handle holds megabytes, the lazy one ids and offsets.
+    assert full_cost > 4_000_000
+    assert lazy_cost < 400_000, lazy_cost
+
+
+def test_lazy_handle_torn_and_corrupt_records(tmp_path):
+    path = tmp_path / "store.json"
+    with Store(path) as store:
+        store.add_events([event(i) for i in range(3)])
+    with open(path, "ab") as f:
+        f.write(b'{"t":"events","i":4,"d":{"cut sh')  # a write cut short: ignored
+    with Store(path, lazy_events=True) as lazy:
+        assert lazy.event_ids() == [1, 2, 3]
+        lazy.add_events([event(9)])  # closes the fragment off, as the full handle does
+        assert lazy.get_event(4)["decoded"]["n"] == 9
+    raw = path.read_bytes()
+    # A record whose body was damaged in place: found when the event is read, one clear error.
+    damaged = raw.replace(b'"verdict":"clean"', b'"verdict":"cl\xffan"', 1)
+    path.write_bytes(damaged)
+    with Store(path, lazy_events=True) as lazy:
+        with pytest.raises(StoreCorruptError, match="corrupt at byte"):
+            lazy.get_event(2)
+        assert lazy.get_event(1)["decoded"]["n"] == 0
+    path.write_bytes(raw.replace(b'{"t":"events","i":2,"d":{', b'{"t":"events","i":2,"d":[', 1))
+    with pytest.raises(StoreCorruptError, match="line 3"):
+        Store(path, lazy_events=True)

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,13 +143,52 @@ def parse_chunk(chunk: bytes, first_lineno: int, *, strict: bool) -> tuple[list[
 
 BODILESS: dict = {}  # the stand-in document of a bodiless table (never modified)
 
+# The start of every insert record this module writes (`put_line`): a lazy table's documents
+# are located by it and parsed only when read.
+PUT_PREFIX = re.compile(rb'\{"t":"([A-Za-z0-9_]+)","i":([0-9]+),"d":\{')
+
+
+def scan_chunk(chunk: bytes, first_lineno: int, base: int, lazy: frozenset[str]) -> tuple[list[dict], list[int], int]:
+    """Like `parse_chunk` (strict), for a store with lazy tables: an insert into a lazy table
+    becomes ``{"t", "i", "o": offset}`` without parsing its document; other records are parsed.
+
+    `base` is the file offset of `chunk`. Returns (records, bad line numbers, number of lines).
+    """
+    recs: list[dict] = []
+    match = PUT_PREFIX.match
+    pos, n, end = 0, 0, len(chunk)
+    while pos < end:
+        nl = chunk.find(b"\n", pos)
+        if nl < 0:
+            break
+        n += 1
+        if nl == pos or chunk.endswith(TORN, pos, nl):
+            pos = nl + 1
+            continue
+        m = match(chunk, pos, nl)
+        table = m.group(1).decode("ascii") if m is not None else None
+        if table in lazy:
+            if chunk[nl - 2:nl] != b"}}":
+                return recs, [first_lineno + n - 1], n
+            recs.append({"t": table, "i": int(m.group(2)), "o": base + pos})
+        elif not (line := chunk[pos:nl]).isspace():
+            rec = try_json(line)
+            if not valid_record(rec):
+                return recs, [first_lineno + n - 1], n
+            recs.append(rec)
+        pos = nl + 1
+    return recs, [], n
+
 
 class State:
     """The tables built by applying records; what TinyDB's ``Storage.read()`` returns."""
 
-    def __init__(self, bodiless: frozenset[str] = frozenset()) -> None:
-        # Tables whose documents are not kept in memory (a write-only store): ids only.
+    def __init__(self, bodiless: frozenset[str] = frozenset(), lazy: frozenset[str] = frozenset()) -> None:
+        # Tables whose documents are not kept in memory: ids only (bodiless: a write-only
+        # store), or each document's file offset, parsed when read (lazy).
         self.bodiless = bodiless
+        self.lazy = lazy
+        self.offsets = bodiless | lazy
         self.data: dict[str, dict[str, dict]] = {}
         self.maxid: dict[str, int] = {}
         self.low: dict[str, int] = {}
@@ -183,7 +223,7 @@ class State:
             if x is None:
                 if table is None:
                     table = data[t] = {}
-                table[str(i)] = BODILESS if t in self.bodiless else r["d"]
+                table[str(i)] = r.get("o", BODILESS) if t in self.offsets else r["d"]
                 if t in low and i < low[t]:
                     low[t] = i
             elif table is not None:
@@ -254,12 +294,15 @@ def fsync_dir(directory: Path) -> None:
         os.close(dfd)
 
 
-def write_compacted(path: Path, data: dict[str, dict[str, dict]]) -> int:
+def write_compacted(path: Path, data: dict[str, dict[str, Any]],
+                    raw_line: Callable[[int], bytes] | None = None) -> int:
     """Atomically replace `path` with a header and one insert record per document.
 
     Temp file in the same directory (mode 0600), fsync, ``os.replace``, fsync of the directory.
-    Returns the number of records written.
+    A lazy table's documents are file offsets: `raw_line(offset)` gives the record to copy, and
+    the table's values become the offsets in the new file. Returns the number of records written.
     """
+    moved: dict[str, dict[str, int]] = {}
     path = Path(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -269,19 +312,27 @@ def write_compacted(path: Path, data: dict[str, dict[str, dict]]) -> int:
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(HEADER)
-            buf: list[str] = []
-            size = 0
+            buf: list[bytes] = []
+            size, where = 0, len(HEADER)
             for name, docs in data.items():
                 for key in sorted(docs, key=int):
-                    line = put_line(name, int(key), _dumps(docs[key]))
+                    doc = docs[key]
+                    if type(doc) is int:
+                        if raw_line is None:
+                            raise StoreError(f"cannot compact store {path}: documents not in memory")
+                        line = raw_line(doc)
+                        moved.setdefault(name, {})[key] = where
+                    else:
+                        line = put_line(name, int(key), _dumps(doc)).encode("ascii")
                     buf.append(line)
                     size += len(line)
+                    where += len(line)
                     count += 1
                     if size > 1 << 20:
-                        out.write("".join(buf).encode("ascii"))
+                        out.write(b"".join(buf))
                         buf.clear()
                         size = 0
-            out.write("".join(buf).encode("ascii"))
+            out.write(b"".join(buf))
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)
@@ -292,4 +343,6 @@ def write_compacted(path: Path, data: dict[str, dict[str, dict]]) -> int:
             pass
         raise StoreError(f"cannot write store {path}: {exc.strerror}") from None
     fsync_dir(path.parent)
+    for name, offsets in moved.items():
+        data[name].update(offsets)
     return count

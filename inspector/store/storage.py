@@ -40,6 +40,7 @@ from inspector.store.log import (
     is_header,
     legacy_tables,
     parse_chunk,
+    scan_chunk,
     put_line,
     read_all,
     truncate_line,
@@ -52,6 +53,7 @@ log = logging.getLogger("inspector.store")
 FSYNC_MODES = ("batch", "never", "always")
 COMPACT_MIN_DEAD = 1000
 BLOCK = 1 << 20
+DOC_CACHE = 512
 _sync = getattr(os, "fdatasync", os.fsync)
 
 
@@ -115,11 +117,14 @@ class AppendLogStorage(Storage):
     :param readonly: never create, lock or write the file
     :param lock_timeout: seconds to wait for another writer before `StoreLockedError`
     :param auto_compact: rewrite the file when it holds more superseded records than live ones
+    :param bodiless: tables whose documents are not kept at all (a write-only handle)
+    :param lazy: tables whose documents stay in the file: the table maps each id to the offset
+        of its record, and `document()` reads it (memory per document: its id and offset)
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: str = "batch", readonly: bool = False,
                  fsync_interval: float = 1.0, lock_timeout: float = 10.0, auto_compact: bool = True,
-                 bodiless: tuple[str, ...] = (), **_ignored: Any) -> None:
+                 bodiless: tuple[str, ...] = (), lazy: tuple[str, ...] = (), **_ignored: Any) -> None:
         super().__init__()
         if fsync not in FSYNC_MODES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_MODES)}, not {fsync!r}")
@@ -131,7 +136,8 @@ class AppendLogStorage(Storage):
         self.auto_compact = auto_compact
         self._mutex = threading.RLock()
         self._bodiless = frozenset(bodiless)
-        self._state = State(self._bodiless)
+        self._lazy = frozenset(lazy) - self._bodiless
+        self._state = State(self._bodiless, self._lazy)
         self._fd = -1
         self._ident: tuple[int, int] = (0, 0)
         self._offset = 0          # bytes consumed: the start of the first unread line
@@ -142,6 +148,7 @@ class AppendLogStorage(Storage):
         self._closed = False
         self._locked = False
         self._loads = json.loads
+        self._docs: dict[tuple[tuple[int, int], int], dict] = {}  # lazy documents recently read
         self._open()
 
     # ------------------------------------------------------------------ TinyDB interface
@@ -151,8 +158,8 @@ class AppendLogStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         """Replace everything with `data` (the path of TinyDB's stock ``Table``): O(N) rewrite."""
-        if self._bodiless:
-            raise StoreError(f"store {self.path} is open write-only here")
+        if self._bodiless or self._lazy:
+            raise StoreError(f"store {self.path} keeps some documents out of memory here; cannot rewrite it")
         normalised = json.loads(json.dumps({t: {str(k): v for k, v in docs.items()} for t, docs in data.items()}))
         with self._mutex:
             self._acquire()
@@ -183,6 +190,46 @@ class AppendLogStorage(Storage):
 
     def table_data(self, name: str) -> dict[str, dict]:
         return self._state.data.get(name, {})
+
+    def document(self, name: str, key: str) -> dict | None:
+        """Document `key` of table `name`, read from the file if the table is lazy."""
+        value = self._state.data.get(name, {}).get(key)
+        if type(value) is not int:
+            return value
+        with self._mutex:
+            cache_key = (self._ident, value)
+            doc = self._docs.get(cache_key)
+            if doc is None:
+                doc = self._docs[cache_key] = self._read_doc(value)
+                if len(self._docs) > DOC_CACHE:
+                    del self._docs[next(iter(self._docs))]
+            return doc
+
+    def _read_doc(self, offset: int) -> dict:
+        line = self._raw_line(offset)
+        rec = try_json(line)
+        if type(rec) is not dict or type(rec.get("d")) is not dict:
+            raise StoreCorruptError(f"store {self.path} is corrupt at byte {offset}; {repair_hint(self.path)}")
+        return rec["d"]
+
+    def _raw_line(self, offset: int) -> bytes:
+        """The record starting at `offset`, with its newline."""
+        try:
+            chunks, pos, size = [], offset, 1 << 14
+            while True:
+                block = os.pread(self._fd, size, pos)
+                if not block:
+                    raise StoreCorruptError(f"store {self.path} ends inside the record at byte {offset}; "
+                                            f"{repair_hint(self.path)}")
+                nl = block.find(b"\n")
+                if nl >= 0:
+                    chunks.append(block[:nl + 1])
+                    return b"".join(chunks)
+                chunks.append(block)
+                pos += len(block)
+                size = min(size * 4, BLOCK)
+        except OSError as exc:
+            raise StoreError(f"cannot read store {self.path}: {_why(exc)}") from None
 
     def generation(self, name: str) -> int:
         return self._state.gens.get(name, 0)
@@ -246,7 +293,7 @@ class AppendLogStorage(Storage):
     def _load_all(self) -> None:
         """(Re)build the state from the whole file."""
         gens = self._state.gens
-        self._state = State(self._bodiless)
+        self._state = State(self._bodiless, self._lazy)
         self._state.gens = {t: g + 1 for t, g in gens.items()}  # invalidate every query cache
         self._offset = self._lineno = 0
         self._format = "empty"
@@ -301,7 +348,10 @@ class AppendLogStorage(Storage):
 
     def _consume(self, buf: bytes) -> int:
         """Apply the complete lines of `buf` (bytes from `self._offset`, ending with a newline)."""
-        recs, bad, _torn, nlines = parse_chunk(buf, self._lineno + 1, strict=True)
+        if self._lazy:
+            recs, bad, nlines = scan_chunk(buf, self._lineno + 1, self._offset, self._lazy)
+        else:
+            recs, bad, _torn, nlines = parse_chunk(buf, self._lineno + 1, strict=True)
         if bad:
             raise StoreCorruptError(f"store {self.path} is corrupt at line {bad[0]}; {repair_hint(self.path)}")
         n = self._state.apply(recs)
@@ -453,6 +503,12 @@ class AppendLogStorage(Storage):
             # Whatever part got written stays (the file is append-only; readers may have seen
             # it); the next writer closes the fragment. The caller gets no acknowledgement.
             raise StoreError(f"cannot write store {self.path}: {_why(exc)}") from None
+        if self._lazy:
+            where = size + len(payload) - sum(map(len, tx.lines))
+            for line, rec in zip(tx.lines, tx.recs):
+                if rec["t"] in self._lazy and "d" in rec:
+                    rec["o"] = where
+                where += len(line)
         self._state.apply(tx.recs)
         self._offset = size + len(payload)
         self._lineno += payload.count(b"\n")
@@ -509,7 +565,7 @@ class AppendLogStorage(Storage):
 
     def _compact_locked(self) -> None:
         """Under the lock: replace the file, then switch to the new one (releasing the lock)."""
-        write_compacted(self.path, self._state.data)
+        write_compacted(self.path, self._state.data, self._raw_line if self._lazy else None)
         self._state.compacted()
         old = self._fd
         try:

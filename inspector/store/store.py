@@ -33,17 +33,23 @@ class Store:
     """
 
     def __init__(self, path: Path, *, max_events: int | None = None, fsync: str = "batch",
-                 readonly: bool = False, keep_events: bool = True, **storage_options: Any) -> None:
+                 readonly: bool = False, keep_events: bool = True, lazy_events: bool = False,
+                 **storage_options: Any) -> None:
         """`keep_events=False`: a write-only handle (the proxy's) that does not keep event
-        documents in memory, so its memory stays flat however many events it writes."""
+        documents in memory, so its memory stays flat however many events it writes.
+        `lazy_events=True`: events stay in the file and are read when asked for (the TUI's
+        handle): memory holds an id and an offset per event, not the event."""
         if max_events is not None and max_events < 1:
             raise ValueError(f"max_events must be at least 1, not {max_events}")
         self.path = Path(path).expanduser()
         self.max_events = max_events
         self.readonly = readonly
         self.keep_events = keep_events
+        self.lazy_events = lazy_events and keep_events
         if not keep_events:
             storage_options["bodiless"] = ("events",)
+        elif lazy_events:
+            storage_options["lazy"] = ("events",)
         self._db = StoreDB(self.path, storage=AppendLogStorage, fsync=fsync, readonly=readonly,
                            **storage_options)
         self._storage: AppendLogStorage = self._db.storage  # type: ignore[assignment]
@@ -90,7 +96,23 @@ class Store:
         stop = n if limit is None else min(n, start + max(0, limit))
         if start >= stop:
             return []
-        return [{**doc, "doc_id": int(key)} for key, doc in itertools.islice(docs.items(), start, stop)]
+        keys = itertools.islice(docs, start, stop)
+        return [{**self._storage.document("events", key), "doc_id": int(key)} for key in keys]
+
+    def event_ids(self, after: int = 0) -> list[int]:
+        """The ids of the events, in insertion order; with `after`, only the ids above it
+        (the events added since, as ids only grow)."""
+        docs = self._storage.table_data("events")
+        if not after:
+            return list(map(int, docs))
+        ids: list[int] = []
+        for key in reversed(docs):
+            i = int(key)
+            if i <= after:
+                break
+            ids.append(i)
+        ids.reverse()
+        return ids
 
     def _need_events(self) -> None:
         if not self.keep_events:
@@ -101,13 +123,18 @@ class Store:
 
     def get_event(self, doc_id: int) -> dict | None:
         self._need_events()
-        doc = self._storage.table_data("events").get(str(doc_id))
+        doc = self._storage.document("events", str(doc_id))
         return None if doc is None else {**doc, "doc_id": int(doc_id)}
 
     def update_event(self, doc_id: int, fields: dict) -> None:
         self._need_events()
-        if not self._events.update(fields, doc_ids=[doc_id]):
-            raise StoreError(f"no event {doc_id} in store {self.path}")
+        if self.lazy_events:
+            old = self._storage.document("events", str(doc_id))
+            if old is not None and self._events.replace_docs({int(doc_id): {**old, **fields}}):
+                return
+        elif self._events.update(fields, doc_ids=[doc_id]):
+            return
+        raise StoreError(f"no event {doc_id} in store {self.path}")
 
     def refresh(self) -> int:
         """Apply what other processes appended; the number of records applied."""

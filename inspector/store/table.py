@@ -86,6 +86,16 @@ class AppendLogTable(Table):
             ids.append(doc_id)
         return ids
 
+    def replace_docs(self, docs: Mapping[int, Mapping]) -> list[int]:
+        """Replace whole documents by id (those that exist), without reading the old ones."""
+        encoded = {int(i): encode_doc(d) for i, d in docs.items()}
+        with self._tx() as tx:
+            done = [i for i in encoded if tx.exists(self.name, i)]
+            for i in done:
+                tx.put(self.name, i, encoded[i], dict(docs[i]))
+        self._done()
+        return done
+
     def _targets(self, tx: Transaction, cond: Optional[QueryLike], doc_ids: Optional[Iterable[int]]) -> list[int]:
         current = tx.table(self.name)
         if doc_ids is not None:
