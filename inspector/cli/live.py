@@ -117,7 +117,8 @@ def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy
                 keys: tuple[Path, ...], callbacks: list[Any] | None = None, use_store: bool = True,
                 keep_events: bool = False) -> Any:
     """The proxy's settings, addon and store. `keep_events`: the store handle also serves reads
-    (the TUI of `run`); otherwise it is write-only and its memory stays flat."""
+    (the TUI of `run`, which reads events from the file as it shows them); otherwise it is
+    write-only. Either way its memory does not hold the events."""
     from inspector.proxy.addon import TelemetryInspector
     from inspector.proxy.embed import ProxySettings, ProxyStartError
 
@@ -139,7 +140,8 @@ def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy
                    "can use this proxy and see what it records", err=True)
     catalogue, _ = build_catalogue((), policy_dirs, False)
     keyring = build_keyring(keys)
-    store = open_store(store_path, max_events=max_events or None, keep_events=keep_events) if use_store else None
+    store = (open_store(store_path, max_events=max_events or None, keep_events=keep_events,
+                        lazy_events=keep_events) if use_store else None)
     addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=callbacks or [])
     addon.default_action = "block" if block_all else "allow"
     addon.discover = discover
@@ -555,7 +557,7 @@ def tui(store_path: Path | None, keys: tuple[Path, ...], policy_dirs: tuple[Path
     path = store_path or _default_store()
     notice = None
     try:
-        store = Store(path)
+        store = Store(path, lazy_events=True)
     except StoreError as exc:  # a corrupt store is shown as a notice, with the way out
         store, notice = None, str(exc)
     catalogue, _ = build_catalogue((), policy_dirs, False)

@@ -513,11 +513,18 @@ def _line_for(lines: dict[tuple[Any, ...], int], path: Iterable[Any]) -> int | N
     return lines.get(parts)
 
 
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10× faster where installed
+
+
 def parse_policy_text(text: str, origin: str, builtin: bool = False) -> Policy:
     """Parse and validate one policy document; raises PolicyError with line-numbered problems."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = _Loader(text)  # one parse gives both the node tree (for line numbers) and the data
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None

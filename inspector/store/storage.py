@@ -21,7 +21,7 @@ import os
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,32 @@ class AppendLogStorage(Storage):
                 if len(self._docs) > DOC_CACHE:
                     del self._docs[next(iter(self._docs))]
             return doc
+
+    def documents(self, name: str, keys: Iterable[str]) -> Iterator[dict | None]:
+        """The documents `keys` of table `name` in order (None for a missing one). A lazy
+        table's are read in large sequential blocks and not cached: for scans."""
+        table = self._state.data.get(name, {})
+        window, lo = b"", 0
+        for key in keys:
+            value = table.get(key)
+            if type(value) is not int:
+                yield value
+                continue
+            with self._mutex:
+                nl = window.find(b"\n", value - lo) if lo <= value < lo + len(window) else -1
+                if nl < 0:
+                    try:
+                        window, lo = os.pread(self._fd, BLOCK, value), value
+                    except OSError as exc:
+                        raise StoreError(f"cannot read store {self.path}: {_why(exc)}") from None
+                    nl = window.find(b"\n")
+                    if nl < 0:  # a record longer than a block
+                        window, lo = self._raw_line(value), value
+                        nl = len(window) - 1
+                rec = try_json(window[value - lo:nl])
+            if type(rec) is not dict or type(rec.get("d")) is not dict:
+                raise StoreCorruptError(f"store {self.path} is corrupt at byte {value}; {repair_hint(self.path)}")
+            yield rec["d"]
 
     def _read_doc(self, offset: int) -> dict:
         line = self._raw_line(offset)

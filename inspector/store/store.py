@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,14 @@ class Store:
             return []
         keys = itertools.islice(docs, start, stop)
         return [{**self._storage.document("events", key), "doc_id": int(key)} for key in keys]
+
+    def iter_events(self, ids: Iterable[int]) -> Iterator[dict | None]:
+        """The events `ids` in order (None for an id not in the store), read sequentially
+        without caching: for scans over many events."""
+        self._need_events()
+        ids = list(ids)
+        for doc_id, doc in zip(ids, self._storage.documents("events", [str(i) for i in ids])):
+            yield None if doc is None else {**doc, "doc_id": int(doc_id)}
 
     def event_ids(self, after: int = 0) -> list[int]:
         """The ids of the events, in insertion order; with `after`, only the ids above it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -25,70 +26,10 @@ from inspector.core.rules import RuleBook
 from inspector.core.event import observation_from_event  # noqa: F401 - re-exported for callers
 from inspector.tui.detail import DetailPane
 from inspector.tui.event_list import EventList
+from inspector.tui.feed import FILTER_KEYS, EventFeed  # noqa: F401 - re-exported
 from inspector.tui.screens import HelpScreen, PromptScreen, VendorsScreen, vendor_rows
 
-FILTER_KEYS = {"vendor", "policy", "host", "verdict", "action", "path", "method"}
-
-
-class EventFeed:
-    """Every event (as stored dicts), and the filtered view the list shows."""
-
-    def __init__(self) -> None:
-        self.all: list[dict[str, Any]] = []
-        self.view: list[dict[str, Any]] = []
-        self.filter_text = ""
-        self._terms: list[tuple[str | None, str]] = []
-        self._counts = {"events": 0, "violations": 0, "blocked": 0}
-
-    def add(self, events: Iterable[dict[str, Any]]) -> int:
-        added = 0
-        counts = self._counts
-        for event in events:
-            self.all.append(event)
-            counts["events"] += 1
-            if event.get("verdict") == "violation":
-                counts["violations"] += 1
-            if event.get("action") in ("block", "sinkhole"):
-                counts["blocked"] += 1
-            if self.matches(event):
-                self.view.append(event)
-            added += 1
-        return added
-
-    def set_filter(self, text: str) -> None:
-        self.filter_text = text.strip()
-        self._terms = []
-        for word in self.filter_text.lower().split():
-            key, sep, value = word.partition(":")
-            self._terms.append((key, value) if sep and key in FILTER_KEYS else (None, word))
-        self.view = [e for e in self.all if self.matches(e)]
-
-    def matches(self, event: dict[str, Any]) -> bool:
-        for key, value in self._terms:
-            if key is not None:
-                field = str(event.get(key) or "").lower()
-                if value not in field:
-                    return False
-            else:
-                hay = event.get("_hay")
-                if hay is None:
-                    hay = " ".join(str(event.get(k) or "") for k in
-                                   ("policy", "vendor", "host", "path", "method", "verdict", "action")).lower()
-                    hay += " " + json.dumps(event.get("decoded"), ensure_ascii=False, default=str).lower()
-                    event["_hay"] = hay
-                if value not in hay:
-                    return False
-        return True
-
-    def recount(self) -> None:
-        """After events changed in place (a key decoded them)."""
-        self._counts = {"events": len(self.all),
-                        "violations": sum(1 for e in self.all if e.get("verdict") == "violation"),
-                        "blocked": sum(1 for e in self.all if e.get("action") in ("block", "sinkhole"))}
-
-    def counts(self) -> dict[str, int]:
-        """Kept up to date by add(): the status line must not scan 100k events per refresh."""
-        return dict(self._counts)
+CATCH_UP_SLICE = 0.006  # seconds of counting/filtering between two looks at the input
 
 
 class InspectorApp(App[int]):
@@ -131,15 +72,15 @@ class InspectorApp(App[int]):
         self.on_ready = on_ready
         self.poll_store = poll_store
         self.export_dir = export_dir or Path.cwd()
-        self.feed = EventFeed()
+        self.feed = EventFeed(store)
         self.rules = RuleBook()
         self.proxy: Any = None
         self.proxy_error: str | None = None
         self.listen: str = ""
         self._pending: list[dict[str, Any]] = []
         self._pending_lock = threading.Lock()
-        self._seen_store = 0
         self.exit_code = 0
+        self._catching_up = False
 
     # ------------------------------------------------------------------ lifecycle
     def compose(self) -> ComposeResult:
@@ -170,30 +111,59 @@ class InspectorApp(App[int]):
             self.notify(self.notice, severity="error", timeout=60)
 
     def _load_store(self) -> None:
+        """Only the ids: the list reads the rows it shows, `_catch_up` counts the rest."""
         try:
             self.store.refresh()
-            rows = self.store.events()
+            ids = self.store.event_ids()
         except Exception as exc:  # noqa: BLE001 - a corrupt store is a notice, not a crash
             self.notify(f"cannot read the store: {exc}", severity="error", timeout=15)
             return
-        self._seen_store = len(rows)
-        self.feed.add(rows)
+        self.feed.add_ids(ids)
         self._refresh_list()
+        self._catch_up_soon()
 
     def _poll_store(self) -> None:
         try:
             if not self.store.refresh():
                 self._reload_rules()
                 return
-            count = self.store.event_count()
-            if count > self._seen_store:
-                rows = self.store.events(start=self._seen_store)
-                self._seen_store += len(rows)
-                self.feed.add(rows)
+            gone = self.feed.forget_missing()
+            added = self.feed.add_ids(self.store.event_ids(after=self.feed.last_store_id()))
+            if added or gone:
                 self._refresh_list()
+                self._catch_up_soon()
             self._reload_rules()
         except Exception as exc:  # noqa: BLE001
             self.notify(f"cannot read the store: {exc}", severity="error", timeout=10)
+
+    def _catch_up_soon(self, budget: int = 0) -> None:
+        """Count and filter the events not yet seen: `budget` of them now, the rest in slices
+        between frames."""
+        if budget and self.feed.behind():
+            self.feed.step(budget)
+            self._refresh_list()
+        if self.feed.behind() and not self._catching_up:
+            self._catching_up = True
+            self._catch_up()
+
+    @work(exclusive=True, group="feed", exit_on_error=False)
+    async def _catch_up(self) -> None:
+        # Slices of a few milliseconds, so a key press waits at most that long; the list and
+        # the counts are redrawn a few times a second, not after every slice.
+        clock = time.perf_counter
+        shown = clock()
+        try:
+            while self.feed.behind():
+                until = clock() + CATCH_UP_SLICE
+                while clock() < until and self.feed.behind():
+                    self.feed.step(25)
+                if clock() - shown > 0.25:
+                    self._refresh_list()
+                    shown = clock()
+                await asyncio.sleep(0)
+        finally:
+            self._catching_up = False
+            self._refresh_list()
 
     def _reload_rules(self) -> None:
         rows = []
@@ -246,7 +216,10 @@ class InspectorApp(App[int]):
             rows, self._pending = self._pending, []
         if rows:
             self.feed.add(rows)
+            if self.store is not None and self.store.max_events:
+                self.feed.forget_missing()
             self._refresh_list()
+            self._catch_up_soon()
 
     def _refresh_list(self) -> None:
         try:
@@ -264,12 +237,16 @@ class InspectorApp(App[int]):
             where = f"{mode} proxy {self.listen or 'starting…'} · CA {self.proxy_settings.ca_cert()}"
         else:
             where = f"store {getattr(self.store, 'path', '-')}"
-        text = (f"{counts['events']} events · {counts['violations']} with violations · "
-                f"{counts['blocked']} blocked/sinkholed │ {where}")
+        if counts["complete"]:
+            tally = f"{counts['violations']} with violations · {counts['blocked']} blocked/sinkholed"
+        else:
+            tally = f"counting… {self.feed.progress():.0%}"
+        text = f"{counts['events']} events · {tally} │ {where}"
         try:
             self.query_one("#status", Static).update(text)
             bar = self.query_one("#filter-bar", Static)
-            bar.update(f"filter: {self.feed.filter_text} ({len(self.feed.view)} shown) — Esc clears"
+            searching = "" if not self.feed.behind() else f", searching {self.feed.progress():.0%}"
+            bar.update(f"filter: {self.feed.filter_text} ({len(self.feed.view)} shown{searching}) — Esc clears"
                        if self.feed.filter_text else "")
             bar.display = bool(self.feed.filter_text)
         except Exception:  # noqa: BLE001
@@ -326,6 +303,7 @@ class InspectorApp(App[int]):
             self.feed.set_filter(value)
             events = self.query_one(EventList)
             events.follow = True
+            self._catch_up_soon(2000)
             events.refresh_rows()
             self._update_status()
 
@@ -335,12 +313,16 @@ class InspectorApp(App[int]):
     def action_clear_filter(self) -> None:
         if self.feed.filter_text:
             self.feed.set_filter("")
+            self._catch_up_soon()
             self.query_one(EventList).refresh_rows()
             self._update_status()
 
     def action_vendors(self) -> None:
+        if not self.feed.counts()["complete"]:
+            self.notify(f"still counting the stored events ({self.feed.progress():.0%}): "
+                        "reopen the view for the full figures", severity="warning")
         self.push_screen(VendorsScreen(
-            lambda: vendor_rows(self.feed.all, self.catalogue, self.rule_for),
+            lambda: vendor_rows(self.feed.vendors, self.catalogue, self.rule_for),
             lambda policy_id, action: self.set_rule(policy_id, "policy", action)))
 
     def action_tab(self, name: str) -> None:
@@ -360,7 +342,7 @@ class InspectorApp(App[int]):
         from inspector.core.event import event_from_dict
         from inspector.report.render import render
 
-        events = [event_from_dict(e) for e in self.feed.view]
+        events = [event_from_dict(e) for e in self.feed.view]  # the report holds them all anyway
         name = f"telemetry-report-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
         path = self.export_dir / name
         try:
@@ -386,9 +368,24 @@ class InspectorApp(App[int]):
         self.push_screen(PromptScreen("Key file or directory (JWK, JWK Set, PEM)", "", "path/to/key.jwk.json"), done)
 
     def redecode_encrypted(self) -> int:
-        """Decode again the events no key opened, with the keys loaded now."""
-        count = 0
-        for event in self.feed.all:
+        """Decode again the events no key opened, with the keys loaded now. The first
+        thousands now, the rest (a big store) in slices between frames."""
+        done = self._redecode_slice(0, 2000)
+        if done < len(self.feed.ids):
+            self._redecode_rest(done)
+        else:
+            self._redecoded()
+        return self._redone
+
+    _redone = 0
+
+    def _redecode_slice(self, start: int, count: int) -> int:
+        if start == 0:
+            self._redone = 0
+        ids = self.feed.ids
+        stop = min(len(ids), start + count)
+        for k in range(start, stop):
+            event = self.feed.get(ids[k])
             if event.get("verdict") != "encrypted":
                 continue
             obs = observation_from_event(event)
@@ -396,23 +393,27 @@ class InspectorApp(App[int]):
                 continue
             fresh = self.pipeline.process(obs, action=event.get("action")).to_dict()
             fresh["id"] = event.get("id", fresh["id"])
-            doc_id = event.get("doc_id")
-            event.clear()
-            event.update(fresh)
-            if doc_id is not None:
-                event["doc_id"] = doc_id
-                if self.store is not None:
-                    try:
-                        self.store.update_event(doc_id, {k: v for k, v in fresh.items() if k != "doc_id"})
-                    except Exception as exc:  # noqa: BLE001
-                        self.notify(f"cannot update the store: {exc}", severity="warning")
-            count += 1
-        self.feed.recount()
-        self.feed.set_filter(self.feed.filter_text)
+            try:
+                self.feed.replace(ids[k], fresh)
+            except Exception as exc:  # noqa: BLE001
+                self.notify(f"cannot update the store: {exc}", severity="warning")
+            self._redone += 1
+        return stop
+
+    @work(exclusive=True, group="redecode", exit_on_error=False)
+    async def _redecode_rest(self, start: int) -> None:
+        while start < len(self.feed.ids):
+            start = self._redecode_slice(start, 200)
+            await asyncio.sleep(0)
+        self._redecoded()
+        self.notify(f"{self._redone} encrypted event(s) decoded again", title="keys")
+
+    def _redecoded(self) -> None:
+        self.feed.retally()
+        self._catch_up_soon(2000)
         self.query_one(EventList).refresh_rows()
         self.query_one(DetailPane).show(self.selected())
         self._update_status()
-        return count
 
     async def action_quit(self) -> None:
         if self.proxy is not None:

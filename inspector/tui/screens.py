@@ -12,25 +12,13 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from inspector.core.policy import Catalogue
-from inspector.report.model import observed_paths
+from inspector.tui.feed import VendorTally
 
 
-def vendor_rows(events: list[dict[str, Any]], catalogue: Catalogue,
+def vendor_rows(tally: VendorTally, catalogue: Catalogue,
                 rule_for: Callable[[str, str], str]) -> list[tuple[str, ...]]:
     """One row per policy: seen, declared observed/never, undeclared seen, last seen, rule."""
-    seen: dict[str, dict[str, Any]] = {}
-    for event in events:
-        pid = event.get("policy")
-        if not pid:
-            continue
-        entry = seen.setdefault(pid, {"count": 0, "paths": set(), "undeclared": set(), "last": 0.0})
-        entry["count"] += 1
-        entry["last"] = max(entry["last"], event.get("time") or 0.0)
-        if isinstance(event.get("decoded"), (dict, list)):
-            entry["paths"].update(observed_paths(event["decoded"]))
-        for finding in event.get("findings", []):
-            if finding.get("code") == "undeclared-field":
-                entry["undeclared"].add(finding.get("path", ""))
+    seen = tally.seen
     rows = []
     for policy in sorted(catalogue.policies, key=lambda p: p.id):
         entry = seen.get(policy.id, {"count": 0, "paths": set(), "undeclared": set(), "last": 0.0})
