@@ -179,3 +179,70 @@ async def test_corrupt_store_is_a_notice_not_a_crash(catalogue, tmp_path: Path):
             assert len(app.feed.all) == 1 and app.is_running
     finally:
         reader.close()
+
+
+async def settle(pilot, app, timeout: float = 20.0) -> None:
+    """Until the feed has counted and filtered every event (it does so between frames)."""
+    import time
+    deadline = time.monotonic() + timeout
+    while app.feed.behind() and time.monotonic() < deadline:
+        await pilot.pause(0.02)
+    assert not app.feed.behind()
+
+
+async def test_big_store_is_read_lazily_counted_between_frames_and_follows_retention(catalogue, tmp_path):
+    from inspector.store import Store
+    pipe = Pipeline(catalogue)
+    path = tmp_path / "store.json"
+    clean = pixel_event(pipe, {"version": "1", "count": 1})
+    dirty = pixel_event(pipe, {"version": "1", "count": 1, "owner": "dev@example.com"})
+    assert clean["verdict"] == "clean" and dirty["verdict"] == "violation"
+    with Store(path, keep_events=False) as writer:
+        for i in range(6):
+            writer.add_events([dict(dirty if j % 10 == 0 else clean, path=f"/telemetry/{i}/{j}") for j in range(1000)])
+    reader = Store(path, lazy_events=True)
+    app = InspectorApp(catalogue, store=reader, poll_store=True)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            listing = app.query_one(EventList)
+            assert len(app.feed.all) == 6000 and listing.cursor == 5999
+            # No event documents held: the ids, and what the list draws is read from the file.
+            assert not app.feed._mem and all(type(v) is int for v in reader.storage.table_data("events").values())
+            await settle(pilot, app)
+            counts = app.feed.counts()
+            assert counts["events"] == 6000 and counts["violations"] == 600 and counts["complete"]
+            assert "600 with violations" in str(app.query_one("#status").render())
+            # A filter over the stored payloads, filled in between frames.
+            await pilot.press("slash", *"dev@example", "enter")
+            await settle(pilot, app)
+            assert len(app.feed.view) == 600 and all(e["verdict"] == "violation" for e in app.feed.view[:50])
+            await pilot.press("escape")
+            # Another process writes with retention (keep 6,500): the oldest leave the list too.
+            with Store(path, keep_events=False, max_events=6500) as writer:
+                writer.add_events([dict(clean, path=f"/late/{j}") for j in range(1000)])
+            for _ in range(50):
+                await pilot.pause(0.1)
+                if len(app.feed.all) == 6500:
+                    break
+            await settle(pilot, app)
+            assert len(app.feed.all) == 6500 and app.feed.all[0]["path"] == "/telemetry/0/500"
+            assert app.feed.all[-1]["path"] == "/late/999"
+            assert app.feed.counts()["violations"] == 550  # 50 of the deleted ones were violations
+            await pilot.press("v")
+            await pilot.pause()
+            row = app.screen.query_one("#vendors-table").get_row_at(0)
+            assert row[0] == "demo-pixel" and row[2] == "7000"  # seen since the TUI started
+            # Events keep arriving under the vendors view: the list behind it follows them.
+            with Store(path, keep_events=False) as writer:
+                writer.add_events([dict(dirty, path="/under-the-view")])
+            for _ in range(30):
+                await pilot.pause(0.1)
+                if app.feed.all[-1]["path"] == "/under-the-view":
+                    break
+            assert app.is_running and app.feed.all[-1]["path"] == "/under-the-view"
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.query_one(EventList).selected()["path"] == "/under-the-view"  # it followed
+    finally:
+        reader.close()

@@ -91,6 +91,11 @@ class InspectorApp(App[int]):
         yield Static("", id="filter-bar")
         yield Footer()
 
+    def _main(self, selector: Any, expect_type: Any = None) -> Any:
+        """A widget of the main screen, whichever screen is on top (vendors, help, a prompt)."""
+        screen = self.screen_stack[0] if self.screen_stack else self.screen
+        return screen.query_one(selector, expect_type) if expect_type else screen.query_one(selector)
+
     def on_mount(self) -> None:
         self.call_after_refresh(self._start)
 
@@ -106,7 +111,7 @@ class InspectorApp(App[int]):
         if self.poll_store and self.store is not None:
             self.set_interval(0.5, self._poll_store)
         self._update_status()
-        self.query_one(EventList).focus()
+        self._main(EventList).focus()
         if self.notice:
             self.notify(self.notice, severity="error", timeout=60)
 
@@ -127,8 +132,8 @@ class InspectorApp(App[int]):
             if not self.store.refresh():
                 self._reload_rules()
                 return
-            gone = self.feed.forget_missing()
             added = self.feed.add_ids(self.store.event_ids(after=self.feed.last_store_id()))
+            gone = self.feed.forget_missing()
             if added or gone:
                 self._refresh_list()
                 self._catch_up_soon()
@@ -223,7 +228,7 @@ class InspectorApp(App[int]):
 
     def _refresh_list(self) -> None:
         try:
-            self.query_one(EventList).refresh_rows()
+            self._main(EventList).refresh_rows()
         except Exception:  # noqa: BLE001 - not mounted yet
             return
         self._update_status()
@@ -243,8 +248,8 @@ class InspectorApp(App[int]):
             tally = f"counting… {self.feed.progress():.0%}"
         text = f"{counts['events']} events · {tally} │ {where}"
         try:
-            self.query_one("#status", Static).update(text)
-            bar = self.query_one("#filter-bar", Static)
+            self._main("#status", Static).update(text)
+            bar = self._main("#filter-bar", Static)
             searching = "" if not self.feed.behind() else f", searching {self.feed.progress():.0%}"
             bar.update(f"filter: {self.feed.filter_text} ({len(self.feed.view)} shown{searching}) — Esc clears"
                        if self.feed.filter_text else "")
@@ -254,11 +259,11 @@ class InspectorApp(App[int]):
 
     # ------------------------------------------------------------------ selection
     def on_event_list_selected(self, message: EventList.Selected) -> None:
-        self.query_one(DetailPane).show(message.event)
+        self._main(DetailPane).show(message.event)
 
     def selected(self) -> dict[str, Any] | None:
         try:
-            return self.query_one(EventList).selected()
+            return self._main(EventList).selected()
         except Exception:  # noqa: BLE001
             return None
 
@@ -301,7 +306,7 @@ class InspectorApp(App[int]):
             if value is None:
                 return
             self.feed.set_filter(value)
-            events = self.query_one(EventList)
+            events = self._main(EventList)
             events.follow = True
             self._catch_up_soon(2000)
             events.refresh_rows()
@@ -314,7 +319,7 @@ class InspectorApp(App[int]):
         if self.feed.filter_text:
             self.feed.set_filter("")
             self._catch_up_soon()
-            self.query_one(EventList).refresh_rows()
+            self._main(EventList).refresh_rows()
             self._update_status()
 
     def action_vendors(self) -> None:
@@ -326,7 +331,7 @@ class InspectorApp(App[int]):
             lambda policy_id, action: self.set_rule(policy_id, "policy", action)))
 
     def action_tab(self, name: str) -> None:
-        self.query_one(DetailPane).active = f"tab-{name}"
+        self._main(DetailPane).active = f"tab-{name}"
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -411,8 +416,8 @@ class InspectorApp(App[int]):
     def _redecoded(self) -> None:
         self.feed.retally()
         self._catch_up_soon(2000)
-        self.query_one(EventList).refresh_rows()
-        self.query_one(DetailPane).show(self.selected())
+        self._main(EventList).refresh_rows()
+        self._main(DetailPane).show(self.selected())
         self._update_status()
 
     async def action_quit(self) -> None:
