@@ -84,3 +84,88 @@ def test_hostile_corpus():
             assert "decode-error" in {f.code for f in event.findings}, name
     event = pipe.process(Observation("GET", "https://telemetry.refine.dev/telemetry?payload=" + "A" * 1_000_000))
     assert event.policy is None or event.findings is not None
+
+
+# ---------------------------------------------------------------- the fast validity check
+def _wire_payloads() -> list[tuple[str, object]]:
+    from inspector.emit.channels import observation_of, wire_requests
+    pairs = []
+    for request in wire_requests():
+        made = observation_of(request)
+        for obs in made if isinstance(made, list) else [made]:
+            event = PIPE.process(obs)
+            if event.policy and isinstance(event.decoded, (dict, list)):
+                pairs.append((event.policy, event.decoded))
+    return pairs
+
+
+WIRE_PAYLOADS = _wire_payloads()
+
+
+def _nodes(value, path=()):
+    yield path, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from _nodes(child, (*path, key))
+    elif isinstance(value, list):
+        for i, child in enumerate(value):
+            yield from _nodes(child, (*path, i))
+
+
+def _mutate(value, ops):
+    import copy
+    value = copy.deepcopy(value)
+    for op, index, new, name in ops:
+        nodes = list(_nodes(value))
+        path, node = nodes[index % len(nodes)]
+        if op == "add" and isinstance(node, dict):
+            node[name] = new
+        elif op == "drop" and isinstance(node, dict) and node:
+            node.pop(sorted(node)[index % len(node)])
+        elif op == "set" and path:
+            parent = value
+            for part in path[:-1]:
+                parent = parent[part]
+            parent[path[-1]] = new
+    return value
+
+
+def _agree(policy_id, value) -> None:
+    policy = CATALOGUE.get(policy_id)
+    fast = policy.is_valid
+    assert fast is not None, policy_id
+    full = next(iter(policy.validator.iter_errors(value)), None) is None
+    assert fast(value) == full, (policy_id, value)
+
+
+def test_fast_check_agrees_with_jsonschema_on_the_wire_payloads_and_edge_values():
+    assert len({p for p, _ in WIRE_PAYLOADS}) >= 12
+    for policy_id, value in WIRE_PAYLOADS:
+        _agree(policy_id, value)
+    # jsonschema's own corners: bool is not a number, 1.0 is an integer, True is not 1 in enums.
+    from inspector.core.fastcheck import compile_check
+    from inspector.core.policy import FORMAT_CHECKER
+    from jsonschema import Draft202012Validator
+    schemas = [{"type": "integer"}, {"type": "number", "minimum": 0}, {"enum": [1, "a", [1, 2], {"k": 0}]},
+               {"type": ["string", "null"], "format": "ipv4"}, {"type": "string", "pattern": "^v[0-9]"},
+               {"type": "object", "properties": {"a": {"type": "boolean"}}, "required": ["a"],
+                "additionalProperties": {"type": "integer", "maximum": 3}},
+               {"type": "array", "items": {"enum": [False]}}]
+    values = [0, 1, 1.0, 1.5, -1, True, False, None, "a", "v1", "x", "10.0.0.1", "999.1.1.1", [1, 2], [True, 2],
+              [1.0, 2], {"k": 0}, {"k": False}, {"a": True}, {"a": 1}, {"a": True, "b": 3}, {"a": True, "b": 4},
+              {"a": True, "b": True}, [False], [0], []]
+    for schema in schemas:
+        check = compile_check(schema, FORMAT_CHECKER.conforms)
+        reference = Draft202012Validator(schema, format_checker=FORMAT_CHECKER)
+        for value in values:
+            assert check(value) == reference.is_valid(value), (schema, value)
+    assert compile_check({"type": "object", "patternProperties": {}}, FORMAT_CHECKER.conforms) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(pair=st.sampled_from(WIRE_PAYLOADS),
+       ops=st.lists(st.tuples(st.sampled_from(["add", "drop", "set"]), st.integers(0, 500), json_values,
+                              st.text(max_size=8)), max_size=3))
+def test_fast_check_agrees_with_jsonschema_on_mutated_payloads(pair, ops):
+    policy_id, value = pair
+    _agree(policy_id, _mutate(value, ops))

@@ -8,11 +8,12 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 
+from inspector.core.fastcheck import compile_check
 from inspector.core.findings import Citation
 from inspector.core.observation import Observation
 
@@ -238,6 +239,7 @@ class Policy:
     sinkhole: dict[str, Any] | None = None
     builtin: bool = False
     _validator: Draft202012Validator | None = field(default=None, repr=False)
+    _fast: Any = field(default=False, repr=False, compare=False)
     _declared_paths: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     # --- matching
@@ -269,6 +271,13 @@ class Policy:
         if self._validator is None:
             self._validator = Draft202012Validator(self.schema, format_checker=FORMAT_CHECKER)
         return self._validator
+
+    @property
+    def is_valid(self) -> Callable[[Any], bool] | None:
+        """A fast yes/no against the schema (None: ask the validator); see core/fastcheck."""
+        if self._fast is False:
+            self._fast = compile_check(self.schema, FORMAT_CHECKER.conforms)
+        return self._fast
 
     def claim(self, check: str) -> ClaimSpec | None:
         for claim in self.claims:
