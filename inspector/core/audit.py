@@ -185,10 +185,7 @@ class Auditor:
         out: list[Finding] = []
         missing: set[str] = set()
         try:
-            is_valid = policy.is_valid
-            if is_valid is not None and is_valid(value):
-                return out  # the usual case: nothing for jsonschema to describe
-            errors = list(policy.validator.iter_errors(value))
+            errors = policy.schema_errors(value)
         except RecursionError:  # bounded by the decoder's depth limit; belt and braces
             return [Finding("decode-error", WARNING, "", "payload too deeply nested to validate")]
         for error in errors:

@@ -8,12 +8,12 @@ import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 
-from inspector.core.fastcheck import compile_check
+from inspector.core.fastcheck import compile_errors
 from inspector.core.findings import Citation
 from inspector.core.observation import Observation
 
@@ -272,12 +272,14 @@ class Policy:
             self._validator = Draft202012Validator(self.schema, format_checker=FORMAT_CHECKER)
         return self._validator
 
-    @property
-    def is_valid(self) -> Callable[[Any], bool] | None:
-        """A fast yes/no against the schema (None: ask the validator); see core/fastcheck."""
+    def schema_errors(self, value: Any) -> list[Any]:
+        """The schema's errors for `value`, as jsonschema reports them (compiled; see
+        core/fastcheck), or jsonschema's own if the schema could not be compiled."""
         if self._fast is False:
-            self._fast = compile_check(self.schema, FORMAT_CHECKER.conforms)
-        return self._fast
+            self._fast = compile_errors(self.schema, FORMAT_CHECKER.conforms)
+        if self._fast is None:
+            return list(self.validator.iter_errors(value))
+        return self._fast(value)
 
     def claim(self, check: str) -> ClaimSpec | None:
         for claim in self.claims:
