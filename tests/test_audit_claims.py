@@ -208,3 +208,17 @@ def test_no_false_alarms(text):
 def test_secret_named_fields():
     assert {h.kind for h in scan_text("hunter2hunter2", key="admin_secret")} == {"token"}
     assert scan_text("hunter2hunter2", key="command") == []
+
+
+PII_SAMPLES = [
+    "dev@example.com", "10.1.2.3", "Chrome/124.0.0.0", "fe80::1ff:fe23:4567:890a", "00:1A:2B:3C:4D:5E",
+    "00-1A-2B-3C-4D-5E", "/home/alice/app", "C:\\Users\\bob\\x", "build.corp", "api.example.com",
+    "Bearer abcdefghijklmnop", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlX2hlcmU",
+    "sk_live_abcdefghijklmnop", "AKIAABCDEFGHIJKLMNOP", "4111 1111 1111 1111", "4.47.1", "auth", "",
+]
+
+
+@pytest.mark.parametrize("text", PII_SAMPLES)
+def test_pii_prefilter_changes_nothing(text):
+    assert scan_text(text) == scan_text(text, prefilter=False)
+    assert scan_text(f"x {text} y", key="token") == scan_text(f"x {text} y", key="token", prefilter=False)

@@ -172,3 +172,11 @@ def test_compiled_schema_errors_match_jsonschema_on_the_wire_payloads_and_edge_v
 def test_compiled_schema_errors_match_jsonschema_on_mutated_payloads(pair, ops):
     policy_id, value = pair
     _agree(policy_id, _mutate(value, ops))
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(list("aeyJAKIUsers/home\\:.-@_ 0123456789fFbBrkptxz")), max_size=60),
+       key=st.sampled_from([None, "token", "name"]))
+def test_pii_prefilter_is_only_a_shortcut(text, key):
+    from inspector.core.pii import scan_text
+    assert scan_text(text, key) == scan_text(text, key, prefilter=False)
