@@ -11,6 +11,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from conftest import KEYS, ROOT, cli_env, free_port, run_cli, wait_for
 from inspector.emit.channels import wire_requests
 from inspector.emit.send import send
@@ -158,3 +160,92 @@ def test_private_key_material_never_reaches_store_output_or_logs(tmp_path, upstr
     for secret in [*secrets, *pem_lines[1:-1]]:
         assert secret not in everything
     assert key["kid"] in keys_listing.stdout  # the key is named, never shown
+
+
+class ReadOnlyDir:
+    """`path` bind-mounted on itself, switchable to read-only: writes fail with EROFS, even for
+    root (whom file modes do not stop). Needs CAP_SYS_ADMIN; the tests skip without it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(["mount", "--bind", str(path), str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot bind-mount here: {done.stderr.decode(errors='replace').strip()}")
+
+    def readonly(self, on: bool = True) -> None:
+        flag = "ro" if on else "rw"
+        subprocess.run(["mount", "-o", f"remount,{flag},bind", str(self.path)], check=True)
+
+    def close(self) -> None:
+        subprocess.run(["umount", str(self.path)], check=False)
+
+
+@pytest.fixture()
+def ro_dir(tmp_path):
+    mount = ReadOnlyDir(tmp_path / "ro")
+    try:
+        yield mount
+    finally:
+        mount.close()
+
+
+def test_read_only_store_at_start_rules_still_apply(ro_dir, tmp_path, upstream):
+    store_path = ro_dir.path / "store.json"
+    assert run_cli("rules", "block", "hasura-cli", "--store", str(store_path)).returncode == 0
+    before = store_path.read_bytes()
+    ro_dir.readonly()
+    port = free_port()
+    args = inspector_proxy(tmp_path, upstream, port)
+    args[args.index("--store") + 1] = str(store_path)
+    proc = start(args, port)
+    try:
+        assert send(pick("hasura-cli"), ("127.0.0.1", port), ca(tmp_path)).status == 403
+        assert send(pick("refine-v4-browser"), ("127.0.0.1", port), ca(tmp_path)).status == 200
+        assert upstream.count(host="telemetry.hasura.io") == 0
+        assert upstream.count(host="telemetry.refine.dev") == 1
+    finally:
+        rc, stderr = proc.stop()
+    assert "Read-only file system" in stderr and "no event will be recorded" in stderr, stderr
+    assert "Traceback" not in stderr and "cannot write the store" not in stderr
+    assert store_path.read_bytes() == before  # untouched
+
+
+def immutable(path: Path, on: bool = True) -> None:
+    """chattr +i: every write fails (EPERM), even through a descriptor opened before, even for root."""
+    done = subprocess.run(["chattr", "+i" if on else "-i", str(path)], capture_output=True)
+    if done.returncode != 0 and on:
+        pytest.skip(f"chattr +i does not work here: {done.stderr.decode(errors='replace').strip()}")
+
+
+def test_store_turning_unwritable_mid_run_blocking_goes_on(tmp_path, upstream):
+    # A file system does not remount read-only while a file on it is open for writing; the
+    # immutable flag makes the proxy's own descriptor fail the same way, mid-run.
+    store_path = tmp_path / "store.json"
+    assert run_cli("rules", "block", "hasura-cli", "--store", str(store_path)).returncode == 0
+    port = free_port()
+    proc = start(inspector_proxy(tmp_path, upstream, port), port)
+    pixel, cli = pick("refine-v4-browser"), pick("hasura-cli")
+
+    def stored() -> int:
+        with Store(store_path, readonly=True) as store:
+            return store.event_count()
+
+    try:
+        for _ in range(3):
+            assert send(pixel, ("127.0.0.1", port), ca(tmp_path)).status == 200
+        assert wait_for(lambda: stored() == 3, timeout=10)
+        immutable(store_path)
+        for _ in range(5):
+            assert send(cli, ("127.0.0.1", port), ca(tmp_path)).status == 403
+            assert send(pixel, ("127.0.0.1", port), ca(tmp_path)).status == 200
+        assert upstream.count(host="telemetry.hasura.io") == 0
+        assert upstream.count(host="telemetry.refine.dev") == 8
+        time.sleep(0.3)  # the worker tries its writes
+    finally:
+        rc, stderr = proc.stop()
+        immutable(store_path, False)
+    errors = [line for line in stderr.splitlines() if "cannot write the store" in line]
+    assert len(errors) == 1 and "not permitted" in errors[0], stderr
+    assert "Traceback" not in stderr
+    assert stored() == 3  # what was written before is intact

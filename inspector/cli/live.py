@@ -140,8 +140,16 @@ def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy
                    "can use this proxy and see what it records", err=True)
     catalogue, _ = build_catalogue((), policy_dirs, False)
     keyring = build_keyring(keys)
-    store = (open_store(store_path, max_events=max_events or None, keep_events=keep_events,
-                        lazy_events=keep_events) if use_store else None)
+    store = None
+    if use_store:
+        from inspector.store import StoreError, open_recording
+        try:
+            store, warning = open_recording(store_path or _default_store(), max_events=max_events or None,
+                                            keep_events=keep_events, lazy_events=keep_events)
+        except StoreError as exc:
+            raise InputError(str(exc)) from None
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
     addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=callbacks or [])
     addon.default_action = "block" if block_all else "allow"
     addon.discover = discover

@@ -101,7 +101,7 @@ class Worker(threading.Thread):
             if addon.redact:
                 event = redact_event(event)
             events.append(event)
-        if addon.store is not None:
+        if addon.store is not None and not addon.store.readonly:  # read-only: rules only
             try:
                 ids = addon.store.add_events([e.to_dict() for e in events])
                 for event, doc_id in zip(events, ids):
@@ -190,12 +190,14 @@ class TelemetryInspector:
             self.catalogue, self.keyring = catalogue, keyring
             self.pipeline = Pipeline(catalogue, keyring)
         if "ti_store" in updated and opts.ti_store and self.store is None:
-            from inspector.store import Store, StoreError
-            try:
-                self.store = Store(Path(opts.ti_store).expanduser(), max_events=opts.ti_max_events or None,
-                                   keep_events=False)  # write-only: memory stays flat
+            from inspector.store import StoreError, open_recording
+            try:  # write-only: memory stays flat
+                self.store, warning = open_recording(Path(opts.ti_store).expanduser(),
+                                                     max_events=opts.ti_max_events or None, keep_events=False)
             except StoreError as exc:
                 raise exceptions.OptionsError(str(exc)) from None
+            if warning:
+                log.warning("telemetry-inspector: %s", warning)
             self._own_store = True
         self.reload_rules()
 

@@ -5,9 +5,9 @@ TinyDB integration, and `Store` for the API the proxy, TUI and CLI use.
 """
 
 from inspector.store.check import StoreReport, check_store, repair_store
-from inspector.store.errors import StoreCorruptError, StoreError, StoreLockedError
+from inspector.store.errors import StoreCorruptError, StoreError, StoreLockedError, StoreReadOnlyError
 from inspector.store.storage import AppendLogStorage
-from inspector.store.store import RULE_ACTIONS, RULE_KINDS, TABLES, Store, default_store_path
+from inspector.store.store import RULE_ACTIONS, RULE_KINDS, TABLES, Store, default_store_path, open_recording
 from inspector.store.table import AppendLogTable, StoreDB
 
 __all__ = [
@@ -20,9 +20,11 @@ __all__ = [
     "StoreDB",
     "StoreError",
     "StoreLockedError",
+    "StoreReadOnlyError",
     "StoreReport",
     "TABLES",
     "check_store",
     "default_store_path",
+    "open_recording",
     "repair_store",
 ]

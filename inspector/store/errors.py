@@ -11,6 +11,10 @@ class StoreCorruptError(StoreError):
     """A record in the middle of the store file cannot be read."""
 
 
+class StoreReadOnlyError(StoreError):
+    """The store cannot be opened for writing: a read-only file system, or no permission."""
+
+
 class StoreLockedError(StoreError):
     """Another process held the store's write lock for too long."""
 

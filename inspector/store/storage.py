@@ -14,6 +14,7 @@ replace it (``os.replace``), which the others notice as an inode change.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import logging
@@ -28,7 +29,7 @@ from typing import Any
 
 from tinydb.storages import Storage
 
-from inspector.store.errors import StoreCorruptError, StoreError, StoreLockedError, repair_hint
+from inspector.store.errors import StoreCorruptError, StoreError, StoreLockedError, StoreReadOnlyError, repair_hint
 from inspector.store.log import (
     HEADER,
     TORN,
@@ -292,7 +293,8 @@ class AppendLogStorage(Storage):
             try:
                 fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as exc:
-                raise StoreError(f"cannot write store {path}: {_why(exc)}") from None
+                kind = StoreReadOnlyError if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else StoreError
+                raise kind(f"cannot write store {path}: {_why(exc)}") from None
         try:
             st = os.fstat(fd)
             if not stat.S_ISREG(st.st_mode):

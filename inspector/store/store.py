@@ -11,7 +11,7 @@ from typing import Any
 
 from tinydb import Query, TinyDB
 
-from inspector.store.errors import StoreError
+from inspector.store.errors import StoreError, StoreReadOnlyError
 from inspector.store.storage import AppendLogStorage
 from inspector.store.table import AppendLogTable, StoreDB
 
@@ -25,6 +25,22 @@ def default_store_path() -> Path:
     base = os.environ.get("XDG_DATA_HOME", "")
     root = Path(base) if base and os.path.isabs(base) else Path.home() / ".local" / "share"
     return root / "telemetry-inspector" / "store.json"
+
+
+def open_recording(path: Path, **options: Any) -> tuple[Store | None, str | None]:
+    """The store a proxy records into, and a warning if it can only be read.
+
+    A store that cannot be written (a read-only file system, no permission) still holds the
+    rules, and a proxy must keep applying them: it is opened read-only and events are not
+    recorded. Other errors (corrupt, locked, not a store) are raised."""
+    try:
+        return Store(path, **options), None
+    except StoreReadOnlyError as exc:
+        options.pop("max_events", None)
+        if not Path(path).expanduser().exists():
+            return None, f"{exc}; no event will be recorded"
+        store = Store(path, readonly=True, **options)
+        return store, f"{exc}; its rules apply, but no event will be recorded"
 
 
 class Store:
