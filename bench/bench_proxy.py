@@ -2,14 +2,16 @@
 
     .venv/bin/python bench/bench_proxy.py [--requests 2000] [--rounds 4] [--memory 10000,50000]
 
-Both proxies run as subprocesses in mitmproxy's upstream mode in front of the same local HTTPS
-upstream (inspector.emit.upstream, which also answers CONNECT), with the same options. The
-traffic is refine's telemetry pixel (HTTPS GET, Base64 JSON in the query): for the inspector it
-is matched, decoded, audited and stored. Clients keep their connections alive; concurrency 1
-and 8. Rounds alternate between the two proxies so machine noise hits both alike.
+Three proxies run as subprocesses in mitmproxy's upstream mode in front of the same local HTTPS
+upstream (inspector.emit.upstream, which also answers CONNECT), with the same options: plain
+mitmdump, `telemetry-inspector proxy` (auditing in its helper process, the default) and
+`telemetry-inspector proxy --audit thread`. The traffic is refine's telemetry pixel (HTTPS GET,
+Base64 JSON in the query): for the inspector it is matched, decoded, audited and stored.
+Clients keep their connections alive; concurrency 1 and 8. Rounds alternate the order of the
+proxies so machine noise hits them alike.
 
 Prints throughput and p50/p99 latency of each and the ratio (target ≥ 0.90), then the
-inspector's RSS after N requests (target: flat). Reports; never fails (exit 0).
+inspector's RSS (with its audit process) after N requests (target: flat). Reports; never fails (exit 0).
 """
 
 from __future__ import annotations
@@ -59,10 +61,19 @@ class Proxy:
         raise SystemExit(f"{name} did not start")
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        """The RSS of the proxy and of its child processes (the inspector's audit process)."""
+        pids = [self.proc.pid]
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                pids += [int(k) for k in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        total = 0.0
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) / 1024
+        return total
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -120,21 +131,25 @@ def main() -> None:
         confdir = tmpdir / "mitmproxy"
         common = ["--mode", f"upstream:http://127.0.0.1:{upstream.port}",
                   "--set", f"ssl_verify_upstream_trusted_ca={upstream.ca_file}"]
-        plain_port, inspector_port = free_port(), free_port()
+        plain_port, inspector_port, thread_port = free_port(), free_port(), free_port()
         plain = Proxy("plain mitmdump", [str(MITMDUMP), "-q", "--listen-host", "127.0.0.1", "-p", str(plain_port),
                                          "--set", f"confdir={confdir}", "--set", "connection_strategy=lazy",
                                          *common], plain_port)
         inspector = Proxy("inspector", [sys.executable, "-m", "inspector", "proxy",
                                         "--listen", f"127.0.0.1:{inspector_port}", "--confdir", str(confdir),
                                         "--store", str(tmpdir / "store.json"), *common], inspector_port)
+        threaded = Proxy("inspector, thread", [sys.executable, "-m", "inspector", "proxy", "--audit", "thread",
+                                               "--listen", f"127.0.0.1:{thread_port}", "--confdir", str(confdir),
+                                               "--store", str(tmpdir / "store-thread.json"), *common], thread_port)
+        proxies = (plain, inspector, threaded)
         ca = confdir / "mitmproxy-ca-cert.pem"
         try:
-            for proxy in (plain, inspector):  # warm-up: certificates minted, code paths loaded
+            for proxy in proxies:  # warm-up: certificates minted, code paths loaded
                 load(proxy.port, ca, host, target, 200, 4)
             results: dict[tuple[str, int], list[dict[str, float]]] = {}
             for round_no in range(args.rounds):
                 for concurrency in (1, 8):
-                    order = (plain, inspector) if round_no % 2 == 0 else (inspector, plain)
+                    order = proxies if round_no % 2 == 0 else tuple(reversed(proxies))
                     for proxy in order:
                         figures = load(proxy.port, ca, host, target, args.requests, concurrency)
                         results.setdefault((proxy.name, concurrency), []).append(figures)
@@ -142,18 +157,19 @@ def main() -> None:
                   f"to a local upstream; median of rounds")
             for concurrency in (1, 8):
                 row = {}
-                for proxy in (plain, inspector):
+                for proxy in proxies:
                     runs = results[(proxy.name, concurrency)]
                     row[proxy.name] = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
                     f = row[proxy.name]
-                    print(f"proxy: c={concurrency} {proxy.name:<15} {f['rps']:7.0f} req/s  "
+                    print(f"proxy: c={concurrency} {proxy.name:<17} {f['rps']:7.0f} req/s  "
                           f"p50 {f['p50']:6.2f} ms  p99 {f['p99']:6.2f} ms")
-                ratios = [i["rps"] / p["rps"] for i, p in zip(results[("inspector", concurrency)],
-                                                               results[("plain mitmdump", concurrency)])]
-                ratio = statistics.median(ratios)
-                print(f"proxy: c={concurrency} throughput ratio inspector/plain {ratio:.2f} "
-                      f"(per round {', '.join(f'{r:.2f}' for r in ratios)}; target ≥ 0.90: "
-                      f"{'meets' if ratio >= 0.90 else 'MISSES'})")
+                for variant in (inspector, threaded):
+                    ratios = [i["rps"] / p["rps"] for i, p in zip(results[(variant.name, concurrency)],
+                                                                   results[("plain mitmdump", concurrency)])]
+                    ratio = statistics.median(ratios)
+                    print(f"proxy: c={concurrency} throughput ratio {variant.name}/plain {ratio:.2f} "
+                          f"(per round {', '.join(f'{r:.2f}' for r in ratios)}; target ≥ 0.90: "
+                          f"{'meets' if ratio >= 0.90 else 'MISSES'})")
             checkpoints = [int(x) for x in args.memory.split(",") if x.strip()]
             done = 200 + args.rounds * 2 * args.requests  # through the inspector so far
             print(f"memory: inspector RSS after {done:,} requests: {inspector.rss_mb():.0f} MB")
@@ -165,8 +181,8 @@ def main() -> None:
                 print(f"memory: inspector RSS after {done:,} requests: {inspector.rss_mb():.0f} MB "
                       f"(plain mitmdump, idle: {plain.rss_mb():.0f} MB)")
         finally:
-            plain.stop()
-            inspector.stop()
+            for proxy in proxies:
+                proxy.stop()
 
 
 if __name__ == "__main__":

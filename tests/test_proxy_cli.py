@@ -102,9 +102,33 @@ def ca(tmp_path: Path) -> Path:
     return tmp_path / "mitmproxy" / "mitmproxy-ca-cert.pem"
 
 
-def test_proxy_command_json_lines_store_and_clean_shutdown(tmp_path, upstream, proxies):
+def audit_children(pid: int) -> list[int]:
+    """The proxy's audit process(es), from /proc."""
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return [k for k in kids if b"inspector.proxy.auditproc" in Path(f"/proc/{k}/cmdline").read_bytes()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("audit_in", ["process", "thread"])
+def test_proxy_command_json_lines_store_and_clean_shutdown(tmp_path, upstream, proxies, audit_in):
     port = free_port()
-    proc = proxies(inspector_proxy(tmp_path, upstream, port, "--json", "--key", str(KEYS)), port)
+    proc = proxies(inspector_proxy(tmp_path, upstream, port, "--json", "--key", str(KEYS), "--audit", audit_in), port)
+    if audit_in == "process":
+        assert wait_for(lambda: len(audit_children(proc.proc.pid)) == 1, 10)
+    else:
+        time.sleep(0.5)
+        assert not audit_children(proc.proc.pid)
     requests = [r for r in wire_requests(KEYS) if not r.ws_messages]
     for request in requests:
         assert send(request, proxy=("127.0.0.1", port), ca_file=ca(tmp_path)).status < 300
@@ -150,8 +174,11 @@ def test_kill_9_during_a_burst_keeps_every_written_event(tmp_path, upstream, pro
     for thread in threads:
         thread.start()
     assert wait_for(lambda: len(proc.lines) >= 60, 20)
+    auditor = audit_children(proc.proc.pid)
+    assert len(auditor) == 1
     proc.proc.send_signal(signal.SIGKILL)
     proc.proc.wait(10)
+    assert wait_for(lambda: not alive(auditor[0]), 10)  # it finishes what it was sent, and exits
     stop.set()
     for thread in threads:
         thread.join(10)
@@ -160,6 +187,29 @@ def test_kill_9_during_a_burst_keeps_every_written_event(tmp_path, upstream, pro
     assert report.ok, report
     with Store(tmp_path / "store.json") as store:  # opens, and closes off any torn write
         assert store.event_count() >= printed >= 60
+
+
+def test_audit_process_dying_falls_back_to_a_thread(tmp_path, upstream, proxies):
+    port = free_port()
+    proc = proxies(inspector_proxy(tmp_path, upstream, port), port)
+    pixel = next(r for r in wire_requests(KEYS) if r.channel == "refine-v4-browser")
+    for _ in range(2):
+        assert send(pixel, proxy=("127.0.0.1", port), ca_file=ca(tmp_path)).status == 200
+    assert wait_for(lambda: len(proc.lines) == 2, 10)
+    (auditor,) = audit_children(proc.proc.pid)
+    os.kill(auditor, signal.SIGKILL)
+    assert wait_for(lambda: not alive(auditor), 10)
+    time.sleep(0.3)
+    for _ in range(3):
+        assert send(pixel, proxy=("127.0.0.1", port), ca_file=ca(tmp_path)).status == 200
+    assert wait_for(lambda: len(proc.lines) == 5, 10)
+    rc, stderr = proc.stop()
+    assert rc == 0 and "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if "audit process ended" in line][0].endswith(
+        "auditing in the proxy's process from now on"), stderr
+    assert stderr.strip().splitlines()[-1].startswith("stopped: 5 events")
+    with Store(tmp_path / "store.json", readonly=True) as store:
+        assert store.event_count() == 5
 
 
 def test_mitmdump_with_the_addon_script_writes_the_same_store(tmp_path, upstream, proxies):

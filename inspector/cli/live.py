@@ -165,7 +165,10 @@ def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy
 @cli.command()
 @proxy_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event (as in audit --format json).")
-def proxy(as_json: bool, **kwargs: Any) -> None:
+@click.option("--audit", "audit_in", type=click.Choice(["process", "thread"]), default="process", show_default=True,
+              help="Where events are decoded, audited and recorded: a helper process (the proxy's own "
+                   "process then only decides allow/block), or a thread of the proxy's process.")
+def proxy(as_json: bool, audit_in: str, **kwargs: Any) -> None:
     """Run the proxy headless: one line per telemetry event. Ctrl-C or SIGTERM stops it."""
     from inspector.proxy.embed import ProxyStartError, serve_forever
     from inspector.report.render import event_line
@@ -179,6 +182,14 @@ def proxy(as_json: bool, **kwargs: Any) -> None:
 
     log_to_stderr()
     settings, addon, store = build_proxy(callbacks=[emit], **kwargs)
+    if audit_in == "process":
+        from inspector.proxy.auditproc import AuditConfig
+        addon.audit_config = AuditConfig(
+            policies=[(p.raw, p.origin, p.builtin) for p in addon.catalogue.policies],
+            key_paths=[str(k) for k in kwargs["keys"]],
+            store_path=str(store.path) if store is not None and not store.readonly else None,
+            max_events=kwargs["max_events"] or None, redact=kwargs["redact"],
+            output="json" if as_json else "line")
 
     def ready(addrs: list[tuple[str, int]]) -> None:
         where = ", ".join(f"{h}:{p}" for h, p in addrs)

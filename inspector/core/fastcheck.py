@@ -2,8 +2,10 @@
 
 jsonschema's ``iter_errors`` walks the schema generically, keyword by keyword, and was 45 % of an
 event's audit. The schemas `compile_policy_schema` writes use a small keyword set; `compile_errors`
-turns one into nested closures that report the same errors, in the same order, with the fields
-the auditor reads (keyword, its value, the instance, the schema, the path). The semantics are
+turns one into nested closures that report the same errors, with the fields the auditor reads
+(keyword, its value, the instance, the schema, the path), in jsonschema's order: the schema's
+keywords in turn, then the payload's keys in their order (where jsonschema goes through a set for
+the keys an ``additionalProperties`` schema checks, so its order there changes from run to run). The semantics are
 jsonschema's Draft 2020-12 validator's (bool is not a number, 1.0 is an integer, enum compares
 without bool/int confusion); tests/test_robustness.py holds the two to the same errors on the wire
 payloads and on thousands of mutations of them. A schema with any other keyword is not compiled

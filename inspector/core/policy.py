@@ -635,6 +635,11 @@ def _citation(data: dict[str, Any] | None) -> Citation | None:
                     quote=data.get("quote", ""), url=data.get("url", ""))
 
 
+def policy_from_data(data: dict[str, Any], origin: str, builtin: bool = False) -> Policy:
+    """A policy from its validated data (`Policy.raw`): how another process rebuilds a catalogue."""
+    return _build(data, origin, builtin)
+
+
 def _build(data: dict[str, Any], origin: str, builtin: bool) -> Policy:
     match = data["match"]
     payload = data["payload"]

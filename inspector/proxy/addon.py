@@ -39,8 +39,32 @@ BATCH_WINDOW = 0.05  # seconds
 SWITCH_INTERVAL = 0.0005  # seconds
 
 
+def gather_batch(source: queue.Queue[Any]) -> list[Any]:
+    """What arrives within BATCH_WINDOW of the first item (waiting up to 0.1 s for one), at most
+    500: one store write per batch costs the same as one per event, and every event is still
+    handled within BATCH_WINDOW of its request."""
+    batch: list[Any] = []
+    try:
+        item = source.get(timeout=0.1)
+        if item is not None:
+            batch.append(item)
+        deadline = time.monotonic() + BATCH_WINDOW
+        while len(batch) < 500:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            item = source.get(timeout=remaining)
+            if item is not None:
+                batch.append(item)
+    except queue.Empty:
+        pass
+    return batch
+
+
 class Worker(threading.Thread):
     """Decodes, audits and stores observations off mitmproxy's event loop, in batches."""
+
+    switch_interval: float | None = SWITCH_INTERVAL
 
     def __init__(self, addon: TelemetryInspector) -> None:
         super().__init__(name="telemetry-inspector-worker", daemon=True)
@@ -62,35 +86,22 @@ class Worker(threading.Thread):
     def run(self) -> None:
         # The audit shares the GIL with mitmproxy's event loop: hand it back sooner than the
         # default 5 ms so the proxy's latency does not wait on a long audit (bench/bench_proxy.py).
-        if sys.getswitchinterval() > SWITCH_INTERVAL:
-            sys.setswitchinterval(SWITCH_INTERVAL)
+        if self.switch_interval and sys.getswitchinterval() > self.switch_interval:
+            sys.setswitchinterval(self.switch_interval)
         last_rules = 0.0
         while not self.stopping.is_set() or not self.queue.empty():
-            batch = []
-            try:
-                item = self.queue.get(timeout=0.1)
-                if item is not None:
-                    batch.append(item)
-                # Gather for a moment: one store write per batch costs the same as per event,
-                # and every event is still stored within BATCH_WINDOW of its request.
-                deadline = time.monotonic() + BATCH_WINDOW
-                while len(batch) < 500:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    item = self.queue.get(timeout=remaining)
-                    if item is not None:
-                        batch.append(item)
-            except queue.Empty:
-                pass
+            batch = gather_batch(self.queue)
             if batch:
                 self._process(batch)
             now = time.monotonic()
             if now - last_rules >= self.addon.rules_poll:
                 last_rules = now
                 self.addon.reload_rules()
-            if self.queue.empty():
-                self.idle.set()
+            self._maybe_idle()
+
+    def _maybe_idle(self) -> None:
+        if self.queue.empty():
+            self.idle.set()
 
     def _process(self, batch: list[tuple[Observation, Decision, str | None]]) -> None:
         addon = self.addon
@@ -142,6 +153,7 @@ class TelemetryInspector:
         self.rules_poll = 0.5
         self.session = "default"
         self.worker: Worker | None = None
+        self.audit_config: Any = None  # an AuditConfig: audit in a child process (auditproc)
         self.stats = {"events": 0, "violation": 0, "blocked": 0, "sinkholed": 0, "allowed": 0}
         self._stats_lock = threading.Lock()
         self._configured_from_options = catalogue is None
@@ -215,7 +227,11 @@ class TelemetryInspector:
                     self.session = f"s{self.store.start_session({'started': time.time()})}"
                 except Exception:  # noqa: BLE001
                     self.session = f"s{int(time.time())}"
-            self.worker = Worker(self)
+            if self.audit_config is not None:
+                from inspector.proxy.auditproc import AuditProcess
+                self.worker = AuditProcess(self, _replace(self.audit_config, session=self.session))
+            else:
+                self.worker = Worker(self)
             self.worker.start()
 
     def done(self) -> None:

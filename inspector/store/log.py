@@ -223,7 +223,10 @@ class State:
             if x is None:
                 if table is None:
                     table = data[t] = {}
-                table[str(i)] = r.get("o", BODILESS) if t in self.offsets else r["d"]
+                if t in self.offsets:
+                    table[str(i)] = BODILESS if t in self.bodiless else r["o"]
+                else:
+                    table[str(i)] = r["d"]
                 if t in low and i < low[t]:
                     low[t] = i
             elif table is not None:

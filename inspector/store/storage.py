@@ -376,8 +376,8 @@ class AppendLogStorage(Storage):
 
     def _consume(self, buf: bytes) -> int:
         """Apply the complete lines of `buf` (bytes from `self._offset`, ending with a newline)."""
-        if self._lazy:
-            recs, bad, nlines = scan_chunk(buf, self._lineno + 1, self._offset, self._lazy)
+        if self._lazy or self._bodiless:  # their documents are not parsed here
+            recs, bad, nlines = scan_chunk(buf, self._lineno + 1, self._offset, self._lazy | self._bodiless)
         else:
             recs, bad, _torn, nlines = parse_chunk(buf, self._lineno + 1, strict=True)
         if bad:

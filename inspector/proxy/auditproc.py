@@ -1,0 +1,198 @@
+"""The audit in a process of its own: the proxy's process only decides allow, block or sinkhole.
+
+mitmproxy handles every connection on one event loop, and an audit thread in the same process
+shares its interpreter lock: each event's decoding, audit and store write is time the proxy does
+not spend proxying. `AuditProcess` takes the worker's place in the addon: it gathers the
+observations in batches as the worker does, pickles each batch down a socket to a child
+process (``python -m inspector.proxy.auditproc FD``), which audits, records and prints them
+and answers with its running counts.
+
+The request path does not wait for the child: decisions are made in the proxy's hooks before
+anything is queued. If the child dies, its work falls back to a thread in the proxy's process
+(one warning). When the proxy dies, even by kill -9, the child reads the end of its socket,
+finishes what it was sent, and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from inspector.proxy.addon import TelemetryInspector, Worker
+
+log = logging.getLogger("telemetry_inspector")
+
+
+@dataclass
+class AuditConfig:
+    """What the child needs to audit as the proxy would (sent pickled as its first message)."""
+
+    policies: list[tuple[dict[str, Any], str, bool]]   # (data, origin, builtin) of each policy
+    key_paths: list[str] = field(default_factory=list)  # the child loads the keys itself
+    store_path: str | None = None
+    max_events: int | None = None
+    redact: bool = False
+    session: str = "default"
+    output: str | None = None                            # None, "line" or "json": print each event
+
+
+class AuditProcess(Worker):
+    """The addon's worker, with the audit done by a child process."""
+
+    switch_interval = None  # this thread only batches and pickles
+
+    def __init__(self, addon: TelemetryInspector, config: AuditConfig) -> None:
+        super().__init__(addon)
+        self.name = "telemetry-inspector-audit-feeder"
+        self.config = config
+        self.sent = 0
+        self._acked = threading.Condition()
+        self._fallback: Worker | None = None
+        ours, theirs = socket.socketpair()
+        self.conn = Connection(ours.detach())
+        self.child: subprocess.Popen[bytes] | None = None
+        try:
+            self.child = subprocess.Popen(
+                [sys.executable, "-m", "inspector.proxy.auditproc", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+            self.conn.send(config)
+        except (OSError, ValueError) as exc:
+            self._fall_back(f"cannot start the audit process ({exc})")
+        finally:
+            theirs.close()
+        self._receiver = threading.Thread(target=self._receive, name="telemetry-inspector-audit-acks", daemon=True)
+        self._receiver.start()
+
+    # ------------------------------------------------------------------ feeding the child
+    def _process(self, batch: list[Any]) -> None:
+        if self._fallback is not None:
+            self._fallback._process(batch)
+            return
+        try:
+            self.conn.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+            with self._acked:
+                self.sent += len(batch)
+        except (OSError, ValueError) as exc:
+            self._fall_back(f"cannot reach the audit process ({exc})")
+            self._fallback._process(batch)  # type: ignore[union-attr]
+
+    def _maybe_idle(self) -> None:
+        with self._acked:
+            if self.queue.empty() and self.processed >= self.sent:
+                self.idle.set()
+
+    def _fall_back(self, why: str) -> None:
+        if self._fallback is None:
+            log.error("telemetry-inspector: %s; auditing in the proxy's process from now on", why)
+            self._fallback = Worker(self.addon)
+
+    def _receive(self) -> None:
+        while True:
+            try:
+                processed, stats = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            with self.addon._stats_lock:
+                self.addon.stats.update(stats)
+            with self._acked:
+                self.processed = processed
+                if self.queue.empty() and self.processed >= self.sent:
+                    self.idle.set()
+        if not self.stopping.is_set():
+            status = self.child.poll() if self.child is not None else None
+            self._fall_back(f"the audit process ended (exit status {status})")
+            with self._acked:
+                self.processed = self.sent  # what it had not acknowledged is lost with it
+            self._maybe_idle()
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            try:
+                self.conn.send_bytes(pickle.dumps(None))  # no more: finish and exit
+            except (OSError, ValueError):
+                pass
+
+    def join(self, timeout: float | None = None) -> None:
+        super().join(timeout)
+        if self.child is not None:
+            try:
+                self.child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("telemetry-inspector: the audit process did not finish in time; stopping it")
+                self.child.kill()
+                self.child.wait()
+        self._receiver.join(1)
+        self.conn.close()
+
+
+# ---------------------------------------------------------------------- the child
+
+
+def _child(fd: int) -> int:
+    from inspector.cli.live import log_to_stderr
+    from inspector.core.keys import Keyring
+    from inspector.core.policy import Catalogue, policy_from_data
+    from inspector.report.render import event_line
+    from inspector.store import StoreError, open_recording
+
+    # Ctrl-C (and a TERM sent to the whole group) reach this process too: the proxy says when to
+    # stop, after its last batch, or its socket closes (even when it is killed).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    log_to_stderr()
+    conn = Connection(fd)
+    config: AuditConfig = conn.recv()
+    catalogue = Catalogue([policy_from_data(data, origin, builtin) for data, origin, builtin in config.policies])
+    keyring = Keyring.from_paths([Path(p) for p in config.key_paths])
+    store = None
+    if config.store_path:
+        try:
+            store, _warning = open_recording(Path(config.store_path), max_events=config.max_events,
+                                             keep_events=False)  # the proxy already said it
+        except StoreError as exc:
+            log.error("telemetry-inspector: audit process: %s", exc)
+    out = sys.stdout
+
+    def emit(event: Any) -> None:
+        import json
+        out.write((json.dumps(event.to_dict(), ensure_ascii=False, default=str) if config.output == "json"
+                   else event_line(event)) + "\n")
+
+    addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=[emit] if config.output else [])
+    addon.redact = config.redact
+    addon.session = config.session
+    worker = Worker(addon)  # its batch processing, run here on what the proxy sends
+    try:
+        while True:
+            try:
+                batch = pickle.loads(conn.recv_bytes())
+            except (EOFError, OSError):
+                break  # the proxy is gone (even kill -9): what it sent has been handled
+            if batch is None:
+                break
+            worker._process(batch)
+            out.flush()
+            try:
+                conn.send((worker.processed, dict(addon.stats)))
+            except (OSError, ValueError):
+                pass  # the proxy is gone; keep recording what is still in the socket
+    finally:
+        if store is not None:
+            store.close()
+        out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_child(int(sys.argv[1])))
