@@ -94,11 +94,12 @@ def bench_append_store(n: int, marks: list[int], fsync: str, tmp: Path) -> dict:
     return {"means": means, "medians": medians, "total": total, "size": size, "path": path}
 
 
-def bench_load(path: Path) -> tuple[float, int, float]:
-    """Open in a fresh process (so its memory figure is the store's alone)."""
+def bench_load(path: Path, lazy: bool = False) -> tuple[float, int, float]:
+    """Open in a fresh process (so its memory figure is the store's alone). `lazy`: as the TUI
+    opens it (event ids and file offsets; events read when shown)."""
     code = ("import sys, time, resource; sys.path.insert(0, sys.argv[2]);"
             "from inspector.store import Store; t = time.perf_counter();"
-            "s = Store(sys.argv[1], readonly=True); dt = time.perf_counter() - t;"
+            f"s = Store(sys.argv[1], readonly=True, lazy_events={lazy}); dt = time.perf_counter() - t;"
             "print(dt, s.event_count(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     out = subprocess.run([sys.executable, "-c", code, str(path), str(Path(__file__).resolve().parent.parent)],
                          capture_output=True, text=True, check=True).stdout.split()
@@ -158,6 +159,10 @@ def main() -> int:
         dt, count, rss = bench_load(res["path"])
         print(f"\nOpen/load of the {count:,}-event store: {dt:.2f} s (target < 2 s: {'OK' if dt < 2 else 'ABOVE TARGET'}), "
               f"process max RSS {rss:.0f} MB")
+        lazy_dt, _count, lazy_rss = bench_load(res["path"], lazy=True)
+        print(f"Open of the same store as the TUI opens it (ids and offsets, events read when shown): "
+              f"{lazy_dt:.2f} s, process max RSS {lazy_rss:.0f} MB (ratio to a full load: time "
+              f"{lazy_dt / dt:.2f}, memory {lazy_rss / rss:.2f})")
         if not args.skip_tinydb:
             t = bench_tinydb_default([1_000, 5_000], tmp)
             print("\nTinyDB default JSONStorage (for comparison), time per insert:")

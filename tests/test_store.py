@@ -573,3 +573,31 @@ def test_lazy_handle_torn_and_corrupt_records(tmp_path):
     path.write_bytes(raw.replace(b'{"t":"events","i":2,"d":{', b'{"t":"events","i":2,"d":[', 1))
     with pytest.raises(StoreCorruptError, match="line 3"):
         Store(path, lazy_events=True)
+
+
+def test_write_only_handle_without_retention_keeps_nothing_per_event(tmp_path):
+    import tracemalloc
+    path = tmp_path / "store.json"
+    with Store(path) as other:
+        other.add_events([event(i) for i in range(3)])
+    tracemalloc.start()
+    try:
+        writer = Store(path, keep_events=False)
+        base = tracemalloc.get_traced_memory()[0]
+        for i in range(50):
+            writer.add_events([event(i) for _ in range(100)])
+        grown = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    try:
+        assert grown < 100_000, grown  # 5,000 events: no per-event entry at all
+        assert writer.storage.table_data("events") == {}
+        with pytest.raises(StoreError, match="write-only"):
+            writer.event_count()
+        with Store(path) as other:  # ids still follow on from what the file holds
+            other.add_events([event(99)])
+        assert writer.add_events([event(100)]) == [5005]
+    finally:
+        writer.close()
+    with Store(path, readonly=True) as reader:
+        assert reader.event_count() == 5005 and reader.get_event(5005)["decoded"]["n"] == 100

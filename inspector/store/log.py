@@ -183,12 +183,15 @@ def scan_chunk(chunk: bytes, first_lineno: int, base: int, lazy: frozenset[str])
 class State:
     """The tables built by applying records; what TinyDB's ``Storage.read()`` returns."""
 
-    def __init__(self, bodiless: frozenset[str] = frozenset(), lazy: frozenset[str] = frozenset()) -> None:
+    def __init__(self, bodiless: frozenset[str] = frozenset(), lazy: frozenset[str] = frozenset(),
+                 ignored: frozenset[str] = frozenset()) -> None:
         # Tables whose documents are not kept in memory: ids only (bodiless: a write-only
-        # store), or each document's file offset, parsed when read (lazy).
-        self.bodiless = bodiless
+        # store), each document's file offset, parsed when read (lazy), or nothing but the
+        # highest id, for the next insert (ignored: a write-only store without retention).
+        self.bodiless = bodiless | ignored
         self.lazy = lazy
-        self.offsets = bodiless | lazy
+        self.ignored = ignored
+        self.offsets = self.bodiless | lazy
         self.data: dict[str, dict[str, dict]] = {}
         self.maxid: dict[str, int] = {}
         self.low: dict[str, int] = {}
@@ -219,6 +222,8 @@ class State:
             i = r["i"]
             if i > maxid.get(t, 0):
                 maxid[t] = i
+            if t in self.ignored:
+                continue
             table = data.get(t)
             if x is None:
                 if table is None:

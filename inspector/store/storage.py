@@ -119,13 +119,15 @@ class AppendLogStorage(Storage):
     :param lock_timeout: seconds to wait for another writer before `StoreLockedError`
     :param auto_compact: rewrite the file when it holds more superseded records than live ones
     :param bodiless: tables whose documents are not kept at all (a write-only handle)
+    :param ignore: tables of which nothing is kept but the highest id (write-only, no retention)
     :param lazy: tables whose documents stay in the file: the table maps each id to the offset
         of its record, and `document()` reads it (memory per document: its id and offset)
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: str = "batch", readonly: bool = False,
                  fsync_interval: float = 1.0, lock_timeout: float = 10.0, auto_compact: bool = True,
-                 bodiless: tuple[str, ...] = (), lazy: tuple[str, ...] = (), **_ignored: Any) -> None:
+                 bodiless: tuple[str, ...] = (), lazy: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
+                 **_ignored: Any) -> None:
         super().__init__()
         if fsync not in FSYNC_MODES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_MODES)}, not {fsync!r}")
@@ -136,9 +138,10 @@ class AppendLogStorage(Storage):
         self.lock_timeout = lock_timeout
         self.auto_compact = auto_compact
         self._mutex = threading.RLock()
-        self._bodiless = frozenset(bodiless)
+        self._ignore = frozenset(ignore)
+        self._bodiless = frozenset(bodiless) | self._ignore
         self._lazy = frozenset(lazy) - self._bodiless
-        self._state = State(self._bodiless, self._lazy)
+        self._state = State(self._bodiless, self._lazy, self._ignore)
         self._fd = -1
         self._ident: tuple[int, int] = (0, 0)
         self._offset = 0          # bytes consumed: the start of the first unread line
@@ -321,7 +324,7 @@ class AppendLogStorage(Storage):
     def _load_all(self) -> None:
         """(Re)build the state from the whole file."""
         gens = self._state.gens
-        self._state = State(self._bodiless, self._lazy)
+        self._state = State(self._bodiless, self._lazy, self._ignore)
         self._state.gens = {t: g + 1 for t, g in gens.items()}  # invalidate every query cache
         self._offset = self._lineno = 0
         self._format = "empty"

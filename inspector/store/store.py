@@ -53,7 +53,8 @@ class Store:
                  readonly: bool = False, keep_events: bool = True, lazy_events: bool = False,
                  **storage_options: Any) -> None:
         """`keep_events=False`: a write-only handle (the proxy's) that does not keep event
-        documents in memory, so its memory stays flat however many events it writes.
+        documents in memory, so its memory stays flat however many events it writes (with
+        `max_events`, it keeps their ids, ~70 bytes each, to know which are the oldest).
         `lazy_events=True`: events stay in the file and are read when asked for (the TUI's
         handle): memory holds an id and an offset per event, not the event."""
         if max_events is not None and max_events < 1:
@@ -63,8 +64,8 @@ class Store:
         self.readonly = readonly
         self.keep_events = keep_events
         self.lazy_events = lazy_events and keep_events
-        if not keep_events:
-            storage_options["bodiless"] = ("events",)
+        if not keep_events:  # ids only, for retention; without retention, not even those
+            storage_options["bodiless" if max_events else "ignore"] = ("events",)
         elif lazy_events:
             storage_options["lazy"] = ("events",)
         self._db = StoreDB(self.path, storage=AppendLogStorage, fsync=fsync, readonly=readonly,
@@ -75,7 +76,7 @@ class Store:
         self._sessions: AppendLogTable = self._db.table("sessions")  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"<Store {self.path} events={self.event_count()}>"
+        return f"<Store {self.path} events={len(self._storage.table_data('events'))}>"
 
     def __enter__(self) -> Store:
         return self
@@ -144,6 +145,8 @@ class Store:
             raise StoreError(f"store {self.path} is open write-only here (its events are not in memory)")
 
     def event_count(self) -> int:
+        if not self.keep_events and not self.max_events:
+            raise StoreError(f"store {self.path} is open write-only here (it does not count its events)")
         return len(self._storage.table_data("events"))
 
     def get_event(self, doc_id: int) -> dict | None:

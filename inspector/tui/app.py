@@ -183,6 +183,10 @@ class InspectorApp(App[int]):
     # ------------------------------------------------------------------ the embedded proxy
     @work(thread=True, exclusive=True, group="proxy", exit_on_error=False)
     def _run_proxy(self) -> None:
+        # A worker of the app, on an event loop of its own: mitmproxy's Master.run() switches the
+        # running loop to eager tasks and its own exception handler for as long as it runs
+        # (mitmproxy/master.py), which Textual's loop must not get. The UI is fed in batches
+        # (_from_proxy, _flush_pending) and never waits on the proxy.
         from inspector.proxy.embed import EmbeddedProxy, ProxyStartError
 
         proxy = EmbeddedProxy(self.proxy_settings, self.addon)
