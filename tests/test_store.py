@@ -601,3 +601,20 @@ def test_write_only_handle_without_retention_keeps_nothing_per_event(tmp_path):
         writer.close()
     with Store(path, readonly=True) as reader:
         assert reader.event_count() == 5005 and reader.get_event(5005)["decoded"]["n"] == 100
+
+
+def test_lazy_scan_reads_in_order_including_records_longer_than_a_block(tmp_path):
+    from inspector.store.storage import BLOCK
+    path = tmp_path / "store.json"
+    with Store(path) as full:
+        full.add_events([event(i, pad=10) for i in range(5)])
+        full.add_events([event(5, pad=BLOCK + 5000)])  # one record bigger than a read block
+        full.add_events([event(i, pad=10) for i in range(6, 9)])
+        full.update_event(2, {"verdict": "warning"})  # a later record replaces an earlier one
+    with Store(path, lazy_events=True) as lazy:
+        ids = lazy.event_ids()
+        docs = list(lazy.iter_events([*ids, 999]))
+        assert [d["decoded"]["n"] for d in docs[:-1]] == list(range(9)) and docs[-1] is None
+        assert docs[1]["verdict"] == "warning" and len(docs[5]["decoded"]["pad"]) == BLOCK + 5000
+        assert [d["doc_id"] for d in docs[:-1]] == ids
+        assert list(lazy.iter_events(reversed(ids)))[0]["decoded"]["n"] == 8  # any order works
