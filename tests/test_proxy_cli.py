@@ -323,3 +323,40 @@ def test_block_all_blocks_every_matched_channel_until_a_rule_allows_one(tmp_path
     assert upstream.count(host="telemetry.hasura.io") == 1 and upstream.count() == 1
     rc, _ = proc.stop()
     assert rc == 0
+
+
+def test_output_reader_going_away_stops_printing_not_recording(tmp_path, upstream):
+    """`telemetry-inspector proxy | head -n 2`: after head exits, events are still recorded."""
+    port = free_port()
+    proc = subprocess.Popen(inspector_proxy(tmp_path, upstream, port), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=cli_env(), cwd=ROOT)
+    try:
+        assert wait_for(lambda: _listening(port), 30)
+        pixel = next(r for r in wire_requests(KEYS) if r.channel == "refine-v4-browser")
+        for _ in range(2):
+            assert send(pixel, proxy=("127.0.0.1", port), ca_file=ca(tmp_path)).status == 200
+        assert proc.stdout.readline() and proc.stdout.readline()
+        proc.stdout.close()  # the reader is gone
+        for _ in range(3):
+            assert send(pixel, proxy=("127.0.0.1", port), ca_file=ca(tmp_path)).status == 200
+
+        def stored() -> int:
+            with Store(tmp_path / "store.json", readonly=True) as store:
+                return store.event_count()
+        assert wait_for(lambda: stored() == 5, 10)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        stderr = proc.stderr.read().decode()
+        assert "Traceback" not in stderr and "audit process ended" not in stderr, stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(5)
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False

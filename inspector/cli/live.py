@@ -174,11 +174,16 @@ def proxy(as_json: bool, audit_in: str, **kwargs: Any) -> None:
     from inspector.report.render import event_line
 
     lock = threading.Lock()
+    printing = [True]
 
     def emit(event: Any) -> None:
         line = json.dumps(event.to_dict(), ensure_ascii=False, default=str) if as_json else event_line(event)
         with lock:
-            click.echo(line)
+            if printing[0]:
+                try:
+                    click.echo(line)
+                except OSError:  # the reader went away (`proxy | head`): stop printing, keep recording
+                    printing[0] = False
 
     log_to_stderr()
     settings, addon, store = build_proxy(callbacks=[emit], **kwargs)

@@ -163,11 +163,17 @@ def _child(fd: int) -> int:
         except StoreError as exc:
             log.error("telemetry-inspector: audit process: %s", exc)
     out = sys.stdout
+    printing = [bool(config.output)]
 
     def emit(event: Any) -> None:
         import json
-        out.write((json.dumps(event.to_dict(), ensure_ascii=False, default=str) if config.output == "json"
-                   else event_line(event)) + "\n")
+        if not printing[0]:
+            return
+        try:
+            out.write((json.dumps(event.to_dict(), ensure_ascii=False, default=str) if config.output == "json"
+                       else event_line(event)) + "\n")
+        except OSError:  # the reader went away (`proxy | head`): stop printing, keep recording
+            printing[0] = False
 
     addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=[emit] if config.output else [])
     addon.redact = config.redact
@@ -182,7 +188,11 @@ def _child(fd: int) -> int:
             if batch is None:
                 break
             worker._process(batch)
-            out.flush()
+            if printing[0]:
+                try:
+                    out.flush()
+                except OSError:
+                    printing[0] = False
             try:
                 conn.send((worker.processed, dict(addon.stats)))
             except (OSError, ValueError):
@@ -190,7 +200,10 @@ def _child(fd: int) -> int:
     finally:
         if store is not None:
             store.close()
+    try:
         out.flush()
+    except OSError:
+        pass
     return 0
 
 
