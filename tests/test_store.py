@@ -465,7 +465,6 @@ def test_insert_appends_constant_bytes_whatever_the_store_size(tmp_path):
 
 
 def test_write_only_handle_keeps_no_event_bodies_and_readers_see_everything(tmp_path):
-    from inspector.store.log import BODILESS
     path = tmp_path / "store.json"
     writer = Store(path, keep_events=False, max_events=50)
     try:
@@ -473,21 +472,36 @@ def test_write_only_handle_keeps_no_event_bodies_and_readers_see_everything(tmp_
             writer.add_events([{"url": f"https://t.example/{i}/{j}", "body": "x" * 2000} for j in range(10)])
         writer.set_rule("refine", "vendor", "block")
         assert writer.event_count() == 50  # retention still applies
-        assert all(doc is BODILESS for doc in writer.storage.table_data("events").values())
+        assert all(type(doc) is int for doc in writer.storage.table_data("events").values())  # offsets
         assert writer.rules()[0]["action"] == "block"  # other tables are kept whole
         with pytest.raises(StoreError, match="write-only"):
             writer.events()
-        with pytest.raises(StoreError, match="write-only"):
-            writer.compact()
         with Store(path, readonly=True) as reader:
             events = reader.events()
             assert len(events) == 50 and events[-1]["url"] == "https://t.example/9/9"
             assert events[0]["body"] == "x" * 2000
     finally:
         writer.close()
-    with Store(path) as store:  # a full handle can compact what the writer could not
-        store.compact()
-        assert store.event_count() == 50
+
+
+def test_write_only_handle_with_retention_compacts_its_file(tmp_path):
+    """A proxy with --max-events and no reader: the file must not grow with delete records."""
+    path = tmp_path / "store.json"
+    with Store(path, keep_events=False, max_events=100) as writer:
+        sizes = []
+        for i in range(60):
+            writer.add_events([{"url": f"https://t.example/{i}/{j}", "body": "x" * 500} for j in range(50)])
+            sizes.append(path.stat().st_size)
+        assert writer.event_count() == 100 and len(writer.storage.table_data("events")) == 100
+    # 3,000 events of ~570 bytes written, 2,900 deleted (1.8 MB of records): the file was
+    # rewritten along the way (it shrank) and never held more than the newest events and
+    # ~1,000 superseded records.
+    assert any(after < before for before, after in zip(sizes, sizes[1:])), sizes
+    assert max(sizes) < 600_000, sizes
+    with Store(path, readonly=True) as reader:
+        events = reader.events()
+        assert len(events) == 100 and events[-1]["url"] == "https://t.example/59/49"
+        assert events[0]["url"] == "https://t.example/58/0" and events[0]["body"] == "x" * 500
 
 
 def test_lazy_handle_keeps_offsets_reads_documents_from_the_file(tmp_path):

@@ -54,7 +54,7 @@ class Store:
                  **storage_options: Any) -> None:
         """`keep_events=False`: a write-only handle (the proxy's) that does not keep event
         documents in memory, so its memory stays flat however many events it writes (with
-        `max_events`, it keeps their ids, ~70 bytes each, to know which are the oldest).
+        `max_events`, it keeps the retained events' ids and offsets, ~100 bytes each).
         `lazy_events=True`: events stay in the file and are read when asked for (the TUI's
         handle): memory holds an id and an offset per event, not the event."""
         if max_events is not None and max_events < 1:
@@ -64,8 +64,11 @@ class Store:
         self.readonly = readonly
         self.keep_events = keep_events
         self.lazy_events = lazy_events and keep_events
-        if not keep_events:  # ids only, for retention; without retention, not even those
-            storage_options["bodiless" if max_events else "ignore"] = ("events",)
+        if not keep_events:
+            # With retention: each event's id and file offset, to know the oldest and to compact
+            # the file by copying records (the deletes would otherwise pile up in it). Without
+            # retention: nothing per event.
+            storage_options["lazy" if max_events else "ignore"] = ("events",)
         elif lazy_events:
             storage_options["lazy"] = ("events",)
         self._db = StoreDB(self.path, storage=AppendLogStorage, fsync=fsync, readonly=readonly,
