@@ -360,3 +360,17 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def test_max_events_keeps_the_newest(tmp_path, upstream, proxies):
+    port = free_port()
+    proc = proxies(inspector_proxy(tmp_path, upstream, port, "--max-events", "5", "--json"), port)
+    pixel = next(r for r in wire_requests(KEYS) if r.channel == "refine-v4-browser")
+    for _ in range(12):
+        assert send(pixel, proxy=("127.0.0.1", port), ca_file=ca(tmp_path)).status == 200
+    assert wait_for(lambda: len(proc.lines) == 12, 15)
+    rc, _ = proc.stop()
+    assert rc == 0
+    printed = [json.loads(line)["id"] for line in proc.lines]
+    with Store(tmp_path / "store.json", readonly=True) as store:
+        assert [e["id"] for e in store.events()] == printed[-5:]
