@@ -159,16 +159,12 @@ def _websocket(sock: ssl.SSLSocket, req: WireRequest, host: str, target: str, ti
                     raise SendError(f"WebSocket refused: HTTP {rejected.status_code} {reject_body[:80]!r}")
         if rejected is not None and not rejected.has_body:
             raise SendError(f"WebSocket refused: HTTP {rejected.status_code}")
-    for message in req.ws_messages:
-        sock.sendall(ws.send(Message(data=message)))
     replies: list[str] = []
-    # Replies are read briefly: a vendor may answer each message, or not at all.
-    reply_deadline = time.monotonic() + min(timeout, 2.0)
     parts: list[str] = []
     closed = False
-    while len(replies) < len(req.ws_messages) and not closed:
-        if not _receive(sock, ws, reply_deadline, None):
-            break
+
+    def take_events() -> None:
+        nonlocal closed
         for event in ws.events():
             if isinstance(event, TextMessage):
                 parts.append(str(event.data))
@@ -180,6 +176,22 @@ def _websocket(sock: ssl.SSLSocket, req: WireRequest, host: str, target: str, ti
             elif isinstance(event, CloseConnection):
                 sock.sendall(ws.send(event.response()))
                 closed = True
+
+    for message in req.ws_messages:
+        if closed:
+            break
+        sock.sendall(ws.send(Message(data=message)))
+        # Take what came back meanwhile: a peer that answers every message stalls once the
+        # buffers between us are full if we only read at the end (it cannot write, so it stops
+        # reading what we send).
+        while not closed and _receive(sock, ws, time.monotonic() + 0.0005, None):
+            take_events()
+    # Replies are read briefly: a vendor may answer each message, or not at all.
+    reply_deadline = time.monotonic() + min(timeout, 2.0)
+    while len(replies) < len(req.ws_messages) and not closed:
+        if not _receive(sock, ws, reply_deadline, None):
+            break
+        take_events()
     if not closed:
         sock.sendall(ws.send(CloseConnection(code=1000)))
         close_deadline = time.monotonic() + min(timeout, 2.0)
