@@ -19,14 +19,13 @@ from textual.widgets import Footer, Static
 
 from inspector.core.event import Event
 from inspector.core.keys import KeyLoadError, Keyring
-from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
 from inspector.core.rules import RuleBook
 from inspector.core.event import observation_from_event  # noqa: F401 - re-exported for callers
 from inspector.tui.detail import DetailPane
 from inspector.tui.event_list import EventList
-from inspector.tui.feed import FILTER_KEYS, EventFeed  # noqa: F401 - re-exported
+from inspector.tui.feed import EventFeed
 from inspector.tui.screens import HelpScreen, PromptScreen, VendorsScreen, vendor_rows
 
 CATCH_UP_SLICE = 0.006  # seconds of counting/filtering between two looks at the input

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Callable
+from typing import Callable
 
 from textual.app import ComposeResult
 from textual.binding import Binding
