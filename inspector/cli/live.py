@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -111,6 +111,27 @@ def log_to_stderr() -> None:
         logger.propagate = False
 
 
+def event_printer(as_json: bool) -> Callable[[Any], None]:
+    """`proxy`'s output: one line per event on stdout (JSON or text), from any thread. When the
+    reader goes away (`proxy | head`), printing stops; recording goes on."""
+    from inspector.report.render import event_line
+
+    lock = threading.Lock()
+    printing = True
+
+    def emit(event: Any) -> None:
+        nonlocal printing
+        line = json.dumps(event.to_dict(), ensure_ascii=False, default=str) if as_json else event_line(event)
+        with lock:
+            if printing:
+                try:
+                    click.echo(line)
+                except OSError:
+                    printing = False
+
+    return emit
+
+
 def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy_dirs: tuple[Path, ...],
                 modes: tuple[str, ...], discover: bool, block_all: bool, block_mode: str, block_status: int,
                 max_events: int, redact: bool, confdir: Path | None, set_options: tuple[str, ...],
@@ -171,22 +192,9 @@ def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy
 def proxy(as_json: bool, audit_in: str, **kwargs: Any) -> None:
     """Run the proxy headless: one line per telemetry event. Ctrl-C or SIGTERM stops it."""
     from inspector.proxy.embed import ProxyStartError, serve_forever
-    from inspector.report.render import event_line
-
-    lock = threading.Lock()
-    printing = [True]
-
-    def emit(event: Any) -> None:
-        line = json.dumps(event.to_dict(), ensure_ascii=False, default=str) if as_json else event_line(event)
-        with lock:
-            if printing[0]:
-                try:
-                    click.echo(line)
-                except OSError:  # the reader went away (`proxy | head`): stop printing, keep recording
-                    printing[0] = False
 
     log_to_stderr()
-    settings, addon, store = build_proxy(callbacks=[emit], **kwargs)
+    settings, addon, store = build_proxy(callbacks=[event_printer(as_json)], **kwargs)
     if audit_in == "process":
         from inspector.proxy.auditproc import AuditConfig
         addon.audit_config = AuditConfig(

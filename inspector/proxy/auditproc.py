@@ -55,7 +55,7 @@ class AuditProcess(Worker):
         self.name = "telemetry-inspector-audit-feeder"
         self.config = config
         self.sent = 0
-        self._acked = threading.Condition()
+        self._lock = threading.Lock()
         self._fallback: Worker | None = None
         ours, theirs = socket.socketpair()
         self.conn = Connection(ours.detach())
@@ -79,14 +79,14 @@ class AuditProcess(Worker):
             return
         try:
             self.conn.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
-            with self._acked:
+            with self._lock:
                 self.sent += len(batch)
         except (OSError, ValueError) as exc:
             self._fall_back(f"cannot reach the audit process ({exc})")
             self._fallback._process(batch)  # type: ignore[union-attr]
 
     def _maybe_idle(self) -> None:
-        with self._acked:
+        with self._lock:
             if self.queue.empty() and self.processed >= self.sent:
                 self.idle.set()
 
@@ -103,14 +103,13 @@ class AuditProcess(Worker):
                 break
             with self.addon._stats_lock:
                 self.addon.stats.update(stats)
-            with self._acked:
+            with self._lock:
                 self.processed = processed
-                if self.queue.empty() and self.processed >= self.sent:
-                    self.idle.set()
+            self._maybe_idle()
         if not self.stopping.is_set():
             status = self.child.poll() if self.child is not None else None
             self._fall_back(f"the audit process ended (exit status {status})")
-            with self._acked:
+            with self._lock:
                 self.processed = self.sent  # what it had not acknowledged is lost with it
             self._maybe_idle()
 
@@ -140,10 +139,9 @@ class AuditProcess(Worker):
 
 
 def _child(fd: int) -> int:
-    from inspector.cli.live import log_to_stderr
+    from inspector.cli.live import event_printer, log_to_stderr
     from inspector.core.keys import Keyring
     from inspector.core.policy import Catalogue, policy_from_data
-    from inspector.report.render import event_line
     from inspector.store import StoreError, open_recording
 
     # Ctrl-C (and a TERM sent to the whole group) reach this process too: the proxy says when to
@@ -162,20 +160,8 @@ def _child(fd: int) -> int:
                                              keep_events=False)  # the proxy already said it
         except StoreError as exc:
             log.error("telemetry-inspector: audit process: %s", exc)
-    out = sys.stdout
-    printing = [bool(config.output)]
-
-    def emit(event: Any) -> None:
-        import json
-        if not printing[0]:
-            return
-        try:
-            out.write((json.dumps(event.to_dict(), ensure_ascii=False, default=str) if config.output == "json"
-                       else event_line(event)) + "\n")
-        except OSError:  # the reader went away (`proxy | head`): stop printing, keep recording
-            printing[0] = False
-
-    addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=[emit] if config.output else [])
+    callbacks = [event_printer(config.output == "json")] if config.output else []
+    addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=callbacks)
     addon.redact = config.redact
     addon.session = config.session
     worker = Worker(addon)  # its batch processing, run here on what the proxy sends
@@ -188,11 +174,6 @@ def _child(fd: int) -> int:
             if batch is None:
                 break
             worker._process(batch)
-            if printing[0]:
-                try:
-                    out.flush()
-                except OSError:
-                    printing[0] = False
             try:
                 conn.send((worker.processed, dict(addon.stats)))
             except (OSError, ValueError):
@@ -200,10 +181,6 @@ def _child(fd: int) -> int:
     finally:
         if store is not None:
             store.close()
-    try:
-        out.flush()
-    except OSError:
-        pass
     return 0
 
 

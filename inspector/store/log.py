@@ -141,8 +141,6 @@ def parse_chunk(chunk: bytes, first_lineno: int, *, strict: bool) -> tuple[list[
     return recs, bad, torn, len(lines)
 
 
-BODILESS: dict = {}  # the stand-in document of a bodiless table (never modified)
-
 # The start of every insert record this module writes (`put_line`): a lazy table's documents
 # are located by it and parsed only when read.
 PUT_PREFIX = re.compile(rb'\{"t":"([A-Za-z0-9_]+)","i":([0-9]+),"d":\{')
@@ -183,15 +181,12 @@ def scan_chunk(chunk: bytes, first_lineno: int, base: int, lazy: frozenset[str])
 class State:
     """The tables built by applying records; what TinyDB's ``Storage.read()`` returns."""
 
-    def __init__(self, bodiless: frozenset[str] = frozenset(), lazy: frozenset[str] = frozenset(),
-                 ignored: frozenset[str] = frozenset()) -> None:
-        # Tables whose documents are not kept in memory: ids only (bodiless: a write-only
-        # store), each document's file offset, parsed when read (lazy), or nothing but the
-        # highest id, for the next insert (ignored: a write-only store without retention).
-        self.bodiless = bodiless | ignored
+    def __init__(self, lazy: frozenset[str] = frozenset(), ignored: frozenset[str] = frozenset()) -> None:
+        # Tables whose documents are not kept in memory: each document's file offset, parsed
+        # when read (lazy), or nothing but the highest id, for the next insert (ignored: a
+        # write-only store without retention).
         self.lazy = lazy
         self.ignored = ignored
-        self.offsets = self.bodiless | lazy
         self.data: dict[str, dict[str, dict]] = {}
         self.maxid: dict[str, int] = {}
         self.low: dict[str, int] = {}
@@ -228,10 +223,7 @@ class State:
             if x is None:
                 if table is None:
                     table = data[t] = {}
-                if t in self.offsets:
-                    table[str(i)] = BODILESS if t in self.bodiless else r["o"]
-                else:
-                    table[str(i)] = r["d"]
+                table[str(i)] = r["o"] if t in self.lazy else r["d"]
                 if t in low and i < low[t]:
                     low[t] = i
             elif table is not None:

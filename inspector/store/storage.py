@@ -118,16 +118,15 @@ class AppendLogStorage(Storage):
     :param readonly: never create, lock or write the file
     :param lock_timeout: seconds to wait for another writer before `StoreLockedError`
     :param auto_compact: rewrite the file when it holds more superseded records than live ones
-    :param bodiless: tables whose documents are not kept at all (a write-only handle)
-    :param ignore: tables of which nothing is kept but the highest id (write-only, no retention)
+    :param ignore: tables of which nothing is kept but the highest id (write-only, no retention;
+        such a handle cannot compact the file)
     :param lazy: tables whose documents stay in the file: the table maps each id to the offset
         of its record, and `document()` reads it (memory per document: its id and offset)
     """
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: str = "batch", readonly: bool = False,
                  fsync_interval: float = 1.0, lock_timeout: float = 10.0, auto_compact: bool = True,
-                 bodiless: tuple[str, ...] = (), lazy: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
-                 **_ignored: Any) -> None:
+                 lazy: tuple[str, ...] = (), ignore: tuple[str, ...] = (), **_ignored: Any) -> None:
         super().__init__()
         if fsync not in FSYNC_MODES:
             raise ValueError(f"fsync must be one of {', '.join(FSYNC_MODES)}, not {fsync!r}")
@@ -139,9 +138,8 @@ class AppendLogStorage(Storage):
         self.auto_compact = auto_compact
         self._mutex = threading.RLock()
         self._ignore = frozenset(ignore)
-        self._bodiless = frozenset(bodiless) | self._ignore
-        self._lazy = frozenset(lazy) - self._bodiless
-        self._state = State(self._bodiless, self._lazy, self._ignore)
+        self._lazy = frozenset(lazy) - self._ignore
+        self._state = State(self._lazy, self._ignore)
         self._fd = -1
         self._ident: tuple[int, int] = (0, 0)
         self._offset = 0          # bytes consumed: the start of the first unread line
@@ -162,7 +160,7 @@ class AppendLogStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         """Replace everything with `data` (the path of TinyDB's stock ``Table``): O(N) rewrite."""
-        if self._bodiless or self._lazy:
+        if self._ignore or self._lazy:
             raise StoreError(f"store {self.path} keeps some documents out of memory here; cannot rewrite it")
         normalised = json.loads(json.dumps({t: {str(k): v for k, v in docs.items()} for t, docs in data.items()}))
         with self._mutex:
@@ -230,13 +228,14 @@ class AppendLogStorage(Storage):
                     if nl < 0:  # a record longer than a block
                         window, lo = self._raw_line(value), value
                         nl = len(window) - 1
-                rec = try_json(window[value - lo:nl])
-            if type(rec) is not dict or type(rec.get("d")) is not dict:
-                raise StoreCorruptError(f"store {self.path} is corrupt at byte {value}; {repair_hint(self.path)}")
-            yield rec["d"]
+                line = window[value - lo:nl]
+            yield self._doc_of(line, value)
 
     def _read_doc(self, offset: int) -> dict:
-        line = self._raw_line(offset)
+        return self._doc_of(self._raw_line(offset), offset)
+
+    def _doc_of(self, line: bytes, offset: int) -> dict:
+        """The document of the insert record `line` (read at `offset`)."""
         rec = try_json(line)
         if type(rec) is not dict or type(rec.get("d")) is not dict:
             raise StoreCorruptError(f"store {self.path} is corrupt at byte {offset}; {repair_hint(self.path)}")
@@ -324,7 +323,7 @@ class AppendLogStorage(Storage):
     def _load_all(self) -> None:
         """(Re)build the state from the whole file."""
         gens = self._state.gens
-        self._state = State(self._bodiless, self._lazy, self._ignore)
+        self._state = State(self._lazy, self._ignore)
         self._state.gens = {t: g + 1 for t, g in gens.items()}  # invalidate every query cache
         self._offset = self._lineno = 0
         self._format = "empty"
@@ -379,8 +378,8 @@ class AppendLogStorage(Storage):
 
     def _consume(self, buf: bytes) -> int:
         """Apply the complete lines of `buf` (bytes from `self._offset`, ending with a newline)."""
-        if self._lazy or self._bodiless:  # their documents are not parsed here
-            recs, bad, nlines = scan_chunk(buf, self._lineno + 1, self._offset, self._lazy | self._bodiless)
+        if self._lazy or self._ignore:  # their documents are not parsed here
+            recs, bad, nlines = scan_chunk(buf, self._lineno + 1, self._offset, self._lazy | self._ignore)
         else:
             recs, bad, _torn, nlines = parse_chunk(buf, self._lineno + 1, strict=True)
         if bad:
@@ -578,14 +577,14 @@ class AppendLogStorage(Storage):
         return dead > max(self._state.live(), COMPACT_MIN_DEAD)
 
     def _maybe_compact(self) -> None:
-        # Without the documents in memory there is nothing to rewrite the file from; a process
-        # that keeps them (the TUI, `report`, `store repair`) compacts instead.
-        if self.auto_compact and not self._bodiless and self.needs_compaction():
+        # A handle that ignores a table has nothing to rewrite it from (a write-only proxy
+        # without retention): a process that reads the store (the TUI, `report`) compacts it.
+        if self.auto_compact and not self._ignore and self.needs_compaction():
             self.compact()
 
     def compact(self) -> None:
         """Rewrite the file atomically with one insert record per live document."""
-        if self._bodiless:
+        if self._ignore:
             raise StoreError(f"store {self.path} is open write-only here; compact it from another process")
         with self._mutex:
             self._acquire()

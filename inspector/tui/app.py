@@ -224,8 +224,7 @@ class InspectorApp(App[int]):
             rows, self._pending = self._pending, []
         if rows:
             self.feed.add(rows)
-            if self.store is not None and self.store.max_events:
-                self.feed.forget_missing()
+            self.feed.forget_missing()
             self._refresh_list()
             self._catch_up_soon()
 

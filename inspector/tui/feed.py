@@ -89,7 +89,6 @@ class EventFeed:
         self._terms: list[tuple[str | None, str]] = []
         self._counts = {"violations": 0, "blocked": 0}
         self.vendors = VendorTally()
-        self.errors = 0                  # documents the store could not read
 
     # ------------------------------------------------------------------ documents
     def get(self, doc_id: int) -> dict[str, Any]:
@@ -99,7 +98,6 @@ class EventFeed:
         try:
             doc = self.store.get_event(doc_id) if self.store is not None else None
         except Exception as exc:  # noqa: BLE001 - one unreadable event must not take the list down
-            self.errors += 1
             return {"doc_id": doc_id, "verdict": "error", "host": f"(unreadable: {exc})", "findings": []}
         if doc is None:
             return {"doc_id": doc_id, "verdict": "error", "host": "(no longer in the store)", "findings": []}
@@ -114,7 +112,7 @@ class EventFeed:
 
     def _scan(self, ids: Sequence[int]) -> Iterator[dict[str, Any]]:
         """The documents of `ids` in order, read sequentially (a scan, not the cache)."""
-        if self.store is None or not hasattr(self.store, "iter_events") or any(i < 0 for i in ids):
+        if self.store is None or any(i < 0 for i in ids):
             yield from map(self.get, ids)
             return
         try:
