@@ -91,9 +91,11 @@ class AuditProcess(Worker):
                 self.idle.set()
 
     def _fall_back(self, why: str) -> None:
-        if self._fallback is None:
-            log.error("telemetry-inspector: %s; auditing in the proxy's process from now on", why)
+        with self._lock:  # the feeder and the receiver may both find the child gone
+            if self._fallback is not None:
+                return
             self._fallback = Worker(self.addon)
+        log.error("telemetry-inspector: %s; auditing in the proxy's process from now on", why)
 
     def _receive(self) -> None:
         while True:
