@@ -75,12 +75,29 @@ class Proxy:
                     total += int(line.split()[1]) / 1024
         return total
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time (user + system) used so far by the proxy's process and by its children."""
+        tick = os.sysconf("SC_CLK_TCK")
+        main = _cpu(self.proc.pid) / tick
+        kids = 0.0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                kids += sum(_cpu(int(k)) for k in (task / "children").read_text().split()) / tick
+            except OSError:
+                pass
+        return main, kids
+
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+def _cpu(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
 
 
 def client_run(port: int, ca: Path, host: str, target: str, count: int, latencies: list[float]) -> None:
@@ -151,7 +168,13 @@ def main() -> None:
                 for concurrency in (1, 8):
                     order = proxies if round_no % 2 == 0 else tuple(reversed(proxies))
                     for proxy in order:
+                        before, bench_before = proxy.cpu_seconds(), os.times()
                         figures = load(proxy.port, ca, host, target, args.requests, concurrency)
+                        after, bench_after = proxy.cpu_seconds(), os.times()
+                        figures["cpu"] = (after[0] - before[0]) / args.requests * 1e6
+                        figures["helper"] = (after[1] - before[1]) / args.requests * 1e6
+                        figures["bench"] = (bench_after.user + bench_after.system - bench_before.user
+                                            - bench_before.system) / args.requests * 1e6
                         results.setdefault((proxy.name, concurrency), []).append(figures)
             print(f"proxy: {args.requests} HTTPS requests × {args.rounds} rounds, keep-alive, "
                   f"to a local upstream; median of rounds")
@@ -159,10 +182,13 @@ def main() -> None:
                 row = {}
                 for proxy in proxies:
                     runs = results[(proxy.name, concurrency)]
-                    row[proxy.name] = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99")}
+                    row[proxy.name] = {k: statistics.median(r[k] for r in runs)
+                                       for k in ("rps", "p50", "p99", "cpu", "helper", "bench")}
                     f = row[proxy.name]
+                    helper = f"  helper {f['helper']:4.0f} µs" if f["helper"] >= 1 else ""
                     print(f"proxy: c={concurrency} {proxy.name:<17} {f['rps']:7.0f} req/s  "
-                          f"p50 {f['p50']:6.2f} ms  p99 {f['p99']:6.2f} ms")
+                          f"p50 {f['p50']:6.2f} ms  p99 {f['p99']:6.2f} ms  "
+                          f"CPU per request: proxy {f['cpu']:5.0f} µs{helper}  (load + upstream {f['bench']:4.0f} µs)")
                 for variant in (inspector, threaded):
                     ratios = [i["rps"] / p["rps"] for i, p in zip(results[(variant.name, concurrency)],
                                                                    results[("plain mitmdump", concurrency)])]
@@ -170,6 +196,10 @@ def main() -> None:
                     print(f"proxy: c={concurrency} throughput ratio {variant.name}/plain {ratio:.2f} "
                           f"(per round {', '.join(f'{r:.2f}' for r in ratios)}; target ≥ 0.90: "
                           f"{'meets' if ratio >= 0.90 else 'MISSES'})")
+                    cpu = statistics.median(p["cpu"] / i["cpu"] for i, p in zip(
+                        results[(variant.name, concurrency)], results[("plain mitmdump", concurrency)]))
+                    print(f"proxy: c={concurrency} CPU per request ratio plain/{variant.name}'s proxy process "
+                          f"{cpu:.2f} (the proxy process is the ceiling: one event loop)")
             checkpoints = [int(x) for x in args.memory.split(",") if x.strip()]
             done = 200 + args.rounds * 2 * args.requests  # through the inspector so far
             print(f"memory: inspector RSS after {done:,} requests: {inspector.rss_mb():.0f} MB")

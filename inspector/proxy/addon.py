@@ -7,9 +7,9 @@ Used embedded (`telemetry-inspector proxy` / `run`) and by mitmproxy's own tools
 from __future__ import annotations
 
 import logging
-import queue
 import sys
 import threading
+from collections import deque
 from dataclasses import replace as _replace
 import time
 from pathlib import Path
@@ -36,52 +36,52 @@ EventCallback = Callable[[Event], None]
 
 
 BATCH_WINDOW = 0.05  # seconds
+BATCH_MAX = 500
 SWITCH_INTERVAL = 0.0005  # seconds
 
-
-def gather_batch(source: queue.Queue[Any]) -> list[Any]:
-    """What arrives within BATCH_WINDOW of the first item (waiting up to 0.1 s for one), at most
-    500: one store write per batch costs the same as one per event, and every event is still
-    handled within BATCH_WINDOW of its request."""
-    batch: list[Any] = []
-    try:
-        item = source.get(timeout=0.1)
-        if item is not None:
-            batch.append(item)
-        deadline = time.monotonic() + BATCH_WINDOW
-        while len(batch) < 500:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            item = source.get(timeout=remaining)
-            if item is not None:
-                batch.append(item)
-    except queue.Empty:
-        pass
-    return batch
+Item = tuple[Observation, Decision, "str | None"]
 
 
 class Worker(threading.Thread):
-    """Decodes, audits and stores observations off mitmproxy's event loop, in batches."""
+    """Decodes, audits and stores observations off mitmproxy's event loop, in batches.
+
+    The hooks append to a deque and wake the worker only when it sleeps with nothing to do; the
+    worker then lets BATCH_WINDOW pass and takes what has come (at most BATCH_MAX): one store
+    write per batch costs the same as one per event, every event is handled within BATCH_WINDOW
+    of its request, and the event loop does not hand the GIL to this thread once per request
+    (a `queue.Queue` woke it on every put: bench/bench_proxy.py's CPU per request).
+    """
 
     switch_interval: float | None = SWITCH_INTERVAL
+    max_pending = 100_000
 
     def __init__(self, addon: TelemetryInspector) -> None:
         super().__init__(name="telemetry-inspector-worker", daemon=True)
         self.addon = addon
-        self.queue: queue.Queue[tuple[Observation, Decision, str | None] | None] = queue.Queue(maxsize=100_000)
+        self.pending: deque[Item] = deque()
+        self.wake = threading.Event()
         self.stopping = threading.Event()
-        self.idle = threading.Event()
-        self.idle.set()
-        self.processed = 0
+        self.submitted = 0  # accepted by submit()
+        self.processed = 0  # of those, done (audited, stored or lost with a failed store)
         self.store_error: str | None = None
 
     def submit(self, obs: Observation, decision: Decision, policy_id: str | None) -> None:
-        self.idle.clear()
-        try:
-            self.queue.put_nowait((obs, decision, policy_id))
-        except queue.Full:
+        if len(self.pending) >= self.max_pending:
             log.warning("telemetry-inspector: audit queue full, event dropped (the action was still applied)")
+            return
+        self.submitted += 1
+        self.pending.append((obs, decision, policy_id))
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def is_idle(self) -> bool:
+        """Every submitted observation is done."""
+        return self.processed >= self.submitted
+
+    def stop(self) -> None:
+        """Finish what is pending, then end (join() to wait)."""
+        self.stopping.set()
+        self.wake.set()
 
     def run(self) -> None:
         # The audit shares the GIL with mitmproxy's event loop: hand it back sooner than the
@@ -89,19 +89,21 @@ class Worker(threading.Thread):
         if self.switch_interval and sys.getswitchinterval() > self.switch_interval:
             sys.setswitchinterval(self.switch_interval)
         last_rules = 0.0
-        while not self.stopping.is_set() or not self.queue.empty():
-            batch = gather_batch(self.queue)
-            if batch:
+        pending = self.pending
+        while pending or not self.stopping.is_set():
+            if not pending:
+                self.wake.clear()
+                if not pending:  # (checked again: submit() may have come in between)
+                    self.wake.wait(self.addon.rules_poll)
+            if pending:
+                if len(pending) < BATCH_MAX and not self.stopping.is_set():
+                    self.stopping.wait(BATCH_WINDOW)  # let the batch fill
+                batch = [pending.popleft() for _ in range(min(len(pending), BATCH_MAX))]
                 self._process(batch)
             now = time.monotonic()
             if now - last_rules >= self.addon.rules_poll:
                 last_rules = now
                 self.addon.reload_rules()
-            self._maybe_idle()
-
-    def _maybe_idle(self) -> None:
-        if self.queue.empty():
-            self.idle.set()
 
     def _process(self, batch: list[tuple[Observation, Decision, str | None]]) -> None:
         addon = self.addon
@@ -239,7 +241,7 @@ class TelemetryInspector:
 
     def stop(self, timeout: float = 10.0) -> None:
         if self.worker is not None:
-            self.worker.stopping.set()
+            self.worker.stop()
             self.worker.join(timeout)
             self.worker = None
         if self.store is not None:
@@ -256,7 +258,7 @@ class TelemetryInspector:
         """For tests and `exec`: wait until every submitted observation is stored."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.worker is None or (self.worker.queue.empty() and self.worker.idle.is_set()):
+            if self.worker is None or self.worker.is_idle():
                 return True
             time.sleep(0.02)
         return False

@@ -54,7 +54,9 @@ class AuditProcess(Worker):
         super().__init__(addon)
         self.name = "telemetry-inspector-audit-feeder"
         self.config = config
-        self.sent = 0
+        self.sent = 0        # observations sent to the child
+        self._acked = 0      # of those, done by the child (all of them once it is gone)
+        self._local = 0      # done by the fallback worker
         self._lock = threading.Lock()
         self._fallback: Worker | None = None
         ours, theirs = socket.socketpair()
@@ -72,23 +74,22 @@ class AuditProcess(Worker):
         self._receiver = threading.Thread(target=self._receive, name="telemetry-inspector-audit-acks", daemon=True)
         self._receiver.start()
 
+    def is_idle(self) -> bool:
+        return self._acked + self._local >= self.submitted
+
     # ------------------------------------------------------------------ feeding the child
     def _process(self, batch: list[Any]) -> None:
-        if self._fallback is not None:
-            self._fallback._process(batch)
-            return
-        try:
-            self.conn.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
-            with self._lock:
-                self.sent += len(batch)
-        except (OSError, ValueError) as exc:
-            self._fall_back(f"cannot reach the audit process ({exc})")
-            self._fallback._process(batch)  # type: ignore[union-attr]
-
-    def _maybe_idle(self) -> None:
-        with self._lock:
-            if self.queue.empty() and self.processed >= self.sent:
-                self.idle.set()
+        if self._fallback is None:
+            try:
+                self.conn.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+                with self._lock:
+                    self.sent += len(batch)
+                return
+            except (OSError, ValueError) as exc:
+                self._fall_back(f"cannot reach the audit process ({exc})")
+        assert self._fallback is not None
+        self._fallback._process(batch)
+        self._local += len(batch)
 
     def _fall_back(self, why: str) -> None:
         with self._lock:  # the feeder and the receiver may both find the child gone
@@ -105,15 +106,12 @@ class AuditProcess(Worker):
                 break
             with self.addon._stats_lock:
                 self.addon.stats.update(stats)
-            with self._lock:
-                self.processed = processed
-            self._maybe_idle()
+            self._acked = processed
         if not self.stopping.is_set():
             status = self.child.poll() if self.child is not None else None
             self._fall_back(f"the audit process ended (exit status {status})")
             with self._lock:
-                self.processed = self.sent  # what it had not acknowledged is lost with it
-            self._maybe_idle()
+                self._acked = self.sent  # what it had not acknowledged is lost with it
 
     def run(self) -> None:
         try:
