@@ -704,6 +704,8 @@ class Catalogue:
     # host → the policies whose host patterns match it (the proxy asks for every request)
     _host_memo: dict[str, tuple[Policy, ...]] = field(default_factory=dict, repr=False, compare=False)
     _memo_key: tuple[int, int] = field(default=(0, 0), repr=False, compare=False)
+    _request_memo: dict[tuple[str, str, str, str], tuple[Policy, ...]] = field(default_factory=dict, repr=False,
+                                                                             compare=False)
 
     @classmethod
     def load(cls, builtin: bool = True, paths: Iterable[Path] = (), strict: bool = False) -> Catalogue:
@@ -748,9 +750,18 @@ class Catalogue:
     def candidates(self, obs: Observation) -> list[Policy]:
         """Policies matching host, method, path and transport (before decoding)."""
         host, path = obs.host, obs.path  # each parses the URL: once here, not once per policy
-        found = [p for p in self._for_host(host) if p.matches_request(obs, host, path)]
-        found.sort(key=lambda p: (-p.priority, -len(p.shape)))
-        return found
+        for_host = self._for_host(host)
+        if not for_host:
+            return []
+        key = (host, path, obs.method, obs.transport)  # (_for_host emptied the memo if the policies changed)
+        found = self._request_memo.get(key)
+        if found is None:
+            found = tuple(sorted((p for p in for_host if p.matches_request(obs, host, path)),
+                                 key=lambda p: (-p.priority, -len(p.shape))))
+            if len(self._request_memo) >= 4096:  # bounded: a request's path may hold ids
+                self._request_memo.clear()
+            self._request_memo[key] = found
+        return list(found)
 
     def select(self, candidates: list[Policy], value: Any) -> Policy | None:
         for policy in candidates:
@@ -764,7 +775,7 @@ class Catalogue:
     def _for_host(self, host: str) -> tuple[Policy, ...]:
         key = (id(self.policies), len(self.policies))
         if self._memo_key != key:  # the policies changed (add() makes a new list)
-            self._host_memo, self._memo_key = {}, key
+            self._host_memo, self._request_memo, self._memo_key = {}, {}, key
         hit = self._host_memo.get(host)
         if hit is None:
             hit = tuple(p for p in self.policies if any(host_matches(pattern, host) for pattern in p.hosts))

@@ -7,6 +7,7 @@ Used embedded (`telemetry-inspector proxy` / `run`) and by mitmproxy's own tools
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections import deque
@@ -54,6 +55,7 @@ class Worker(threading.Thread):
 
     switch_interval: float | None = SWITCH_INTERVAL
     max_pending = 100_000
+    yield_cpu = False  # give the CPU up after each event (the audit process: see auditproc)
 
     def __init__(self, addon: TelemetryInspector) -> None:
         super().__init__(name="telemetry-inspector-worker", daemon=True)
@@ -111,6 +113,8 @@ class Worker(threading.Thread):
         for obs, decision, policy_id in batch:
             policy = addon.catalogue.get(policy_id) if policy_id else None
             event = addon.pipeline.process(obs, action=decision.action, policy=policy)
+            if self.yield_cpu:
+                os.sched_yield()
             if addon.redact:
                 event = redact_event(event)
             events.append(event)
