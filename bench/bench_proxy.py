@@ -10,8 +10,10 @@ Base64 JSON in the query): for the inspector it is matched, decoded, audited and
 Clients keep their connections alive; concurrency 1 and 8. Rounds alternate the order of the
 proxies so machine noise hits them alike.
 
-Prints throughput and p50/p99 latency of each and the ratio (target ≥ 0.90), then the
-inspector's RSS (with its audit process) after N requests (target: flat). Reports; never fails (exit 0).
+Prints throughput and p50/p99 latency of each and the ratio (target ≥ 0.90); the CPU time per
+request of the proxy's process, of its audit process and of this process (load and upstream),
+steadier than throughput on a shared machine; then the inspector's RSS (with its audit process)
+after N requests (target: flat). Reports; never fails (exit 0).
 """
 
 from __future__ import annotations
