@@ -238,3 +238,71 @@ def test_the_demo_sends_every_channel_with_a_decrypted_jwe_a_block_and_a_sinkhol
     assert sorted(opened) == [False, True] and sorted(unverifiable) == [False, True]  # one opened, one not
     assert {e["action"] for e in events} == {"allow", "block", "sinkhole"}
     assert not runner.keys_dir.exists()  # the generated demo keys are gone
+
+
+# ---------------------------------------------------------------------- the worker's inbox
+
+
+def _pixel_observation(i: int):
+    from inspector.core.observation import Observation
+    pixel = by_channel("refine-v4-browser")
+    return Observation(method="GET", url=f"{pixel.url}&n={i}", headers=(("User-Agent", "test"),))
+
+
+def test_worker_batches_and_finishes_what_is_pending_when_stopped(tmp_path):
+    from inspector.core.rules import Decision
+    from inspector.proxy import addon as addon_module
+    from inspector.store import Store, open_recording
+
+    store, _ = open_recording(tmp_path / "store.json", keep_events=False)
+    addon = addon_module.TelemetryInspector(store=store)
+    batches: list[int] = []
+
+    class Recording(addon_module.Worker):
+        def _process(self, batch):
+            batches.append(len(batch))
+            super()._process(batch)
+
+    worker = Recording(addon)
+    n = 2 * addon_module.BATCH_MAX + 200
+    for i in range(n):  # queued before the worker runs: a backlog
+        worker.submit(_pixel_observation(i), Decision("allow", None), None)
+    assert worker.submitted == n and not worker.is_idle()
+    worker.start()
+    worker.stop()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert worker.processed == n and worker.is_idle()
+    assert batches == [addon_module.BATCH_MAX, addon_module.BATCH_MAX, 200]  # one store write each
+    store.close()
+    with Store(tmp_path / "store.json", readonly=True) as reader:
+        assert reader.event_count() == n
+
+
+def test_worker_wakes_for_a_lone_observation_and_drops_beyond_its_bound(caplog):
+    from inspector.core.rules import Decision
+    from inspector.proxy.addon import BATCH_WINDOW, TelemetryInspector, Worker
+
+    addon = TelemetryInspector()
+    addon.rules_poll = 30.0  # its idle wait: only the wake-up can end it early
+    worker = Worker(addon)
+    worker.start()
+    try:
+        time.sleep(0.2)  # asleep with nothing to do
+        started = time.monotonic()
+        worker.submit(_pixel_observation(0), Decision("allow", None), None)
+        assert wait_for(worker.is_idle, 5)
+        assert time.monotonic() - started < BATCH_WINDOW + 1.0
+        assert addon.stats["events"] == 1
+    finally:
+        worker.stop()
+        worker.join(10)
+    assert not worker.is_alive()
+
+    full = Worker(addon)  # not started: nothing drains it
+    full.max_pending = 3
+    with caplog.at_level("WARNING", logger="telemetry_inspector"):
+        for i in range(5):
+            full.submit(_pixel_observation(i), Decision("block", None), None)
+    assert full.submitted == 3 and len(full.pending) == 3
+    assert sum("audit queue full" in r.getMessage() for r in caplog.records) == 2
