@@ -90,6 +90,22 @@ def test_matching_by_host_method_path_and_shape():
     assert catalogue.candidates(obs(method="GET")) == []
     assert catalogue.candidates(obs(url="https://other.example/v1/http")) == []
     assert policy.matches_shape({"topic": "cli"}) and not policy.matches_shape({"topic": "console"})
+
+
+def test_candidates_memo_follows_policy_changes():
+    """The proxy asks for every request; the answer is memoized, and a changed catalogue is asked anew."""
+    policy = parse_policy_text(GOOD, "good.yaml")
+    catalogue = Catalogue([policy])
+    assert catalogue.candidates(obs()) == [policy]
+    assert catalogue.candidates(obs(method="GET")) == []
+    replacement = parse_policy_text(GOOD.replace("methods: [POST]", "methods: [GET]"), "mine.yaml")
+    assert replacement.methods != policy.methods
+    catalogue.add(replacement)  # same id: replaces it
+    assert catalogue.candidates(obs(method="GET")) == [replacement]
+    assert catalogue.candidates(obs()) == []
+    returned = catalogue.candidates(obs(method="GET"))
+    returned.clear()  # a caller's list, not the memo's
+    assert catalogue.candidates(obs(method="GET")) == [replacement]
     assert catalogue.is_telemetry_host("a.demo.example") and not catalogue.is_telemetry_host("demo.example.com")
 
 

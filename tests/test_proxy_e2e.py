@@ -302,7 +302,9 @@ def test_worker_wakes_for_a_lone_observation_and_drops_beyond_its_bound(caplog):
     full = Worker(addon)  # not started: nothing drains it
     full.max_pending = 3
     with caplog.at_level("WARNING", logger="telemetry_inspector"):
-        for i in range(5):
+        for i in range(3 + 2500):
             full.submit(_pixel_observation(i), Decision("block", None), None)
-    assert full.submitted == 3 and len(full.pending) == 3
-    assert sum("audit queue full" in r.getMessage() for r in caplog.records) == 2
+    assert full.submitted == 3 and len(full.pending) == 3 and full.dropped == 2500
+    warnings = [r.getMessage() for r in caplog.records if "audit queue full" in r.getMessage()]
+    assert len(warnings) == 3  # the first drop, then every 1,000th: not a line per event
+    assert "2000 event(s) dropped" in warnings[-1]

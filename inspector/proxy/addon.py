@@ -64,12 +64,16 @@ class Worker(threading.Thread):
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.submitted = 0  # accepted by submit()
+        self.dropped = 0    # refused by submit(): the inbox was full
         self.processed = 0  # of those, done (audited, stored or lost with a failed store)
         self.store_error: str | None = None
 
     def submit(self, obs: Observation, decision: Decision, policy_id: str | None) -> None:
         if len(self.pending) >= self.max_pending:
-            log.warning("telemetry-inspector: audit queue full, event dropped (the action was still applied)")
+            self.dropped += 1  # a line per drop would itself load the proxy when it is overloaded
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("telemetry-inspector: audit queue full, %d event(s) dropped so far "
+                            "(the action was still applied)", self.dropped)
             return
         self.submitted += 1
         self.pending.append((obs, decision, policy_id))
@@ -107,7 +111,7 @@ class Worker(threading.Thread):
                 last_rules = now
                 self.addon.reload_rules()
 
-    def _process(self, batch: list[tuple[Observation, Decision, str | None]]) -> None:
+    def _process(self, batch: list[Item]) -> None:
         addon = self.addon
         events = []
         for obs, decision, policy_id in batch:
