@@ -1,16 +1,25 @@
-"""Render audited events as text, JSON, Markdown, HTML or SARIF."""
+"""Render audited events as text, JSON, Markdown, HTML or SARIF.
+
+Captured data (keys, values, headers, methods, URLs) is hostile: every format shows it and never
+lets it act. Text goes through `inspector.core.textsafe` (control, bidi and separator characters
+as visible escapes); Markdown also escapes its own syntax and HTML, HTML is escaped, and JSON and
+SARIF are strict JSON written by `safe_json`. See docs/security-output.md.
+"""
 
 from __future__ import annotations
 
 import html
-import json
+import re
 from datetime import datetime, timezone
+from pathlib import PurePosixPath
 from typing import Any, Callable
+from urllib.parse import quote as percent_encode
 
 from inspector import __version__
 from inspector.core.event import Event, summarize
 from inspector.core.findings import CODES, Finding
 from inspector.core.policy import Catalogue
+from inspector.core.textsafe import safe_json, safe_line
 from inspector.report.model import build_sections, declared_type
 
 FORMATS = ("text", "json", "markdown", "html", "sarif")
@@ -24,7 +33,7 @@ def _time(ts: float) -> str:
 
 
 def _short(value: Any, limit: int = 80) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    text = value if isinstance(value, str) else safe_json(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -48,23 +57,27 @@ def render(events: list[Event], catalogue: Catalogue, fmt: str, inputs: list[str
 # ------------------------------------------------------------------------ text
 
 def event_line(event: Event) -> str:
+    """One line per event (`proxy`, `exec`, the text report), safe to print."""
     target = event.policy or "-"
     action = f" [{event.action}]" if event.action else ""
-    return (f"{_time(event.time)}  {BADGES[event.verdict]:<14} {target:<28} "
-            f"{event.method:<4} {event.host}{event.path}{action}")
+    # One pass over the finished line: nothing captured can be missed, and a clean line
+    # costs a single str.isprintable scan (this runs for every event the proxy sees).
+    return safe_line(f"{_time(event.time)}  {BADGES[event.verdict]:<14} {target:<28} "
+                     f"{event.method:<4} {event.host}{event.path}{action}")
 
 
 def render_text(events: list[Event], catalogue: Catalogue, inputs: list[str]) -> str:
     lines = []
     for event in events:
         lines.append(event_line(event))
-        lines.append(f"    decoding: {' → '.join(event.decoding)}")
+        lines.append(safe_line(f"    decoding: {' → '.join(event.decoding)}"))
         for finding in event.findings:
             where = f" at {finding.path}" if finding.path else ""
-            lines.append(f"    {SEVERITY_MARK[finding.severity]} {finding.severity} {finding.code}{where}: {finding.message}")
+            lines.append(safe_line(f"    {SEVERITY_MARK[finding.severity]} {finding.severity} {finding.code}{where}: "
+                                   f"{finding.message}"))
             claim = _claim_line(finding)
             if claim:
-                lines.append(f"        claim: {claim}")
+                lines.append(safe_line(f"        claim: {claim}"))
     summary = summarize(events)
     f = summary["findings"]
     lines.append("")
@@ -81,13 +94,38 @@ def render_json(events: list[Event], catalogue: Catalogue, inputs: list[str]) ->
         "events": [e.to_dict() for e in events],
         "summary": summarize(events),
     }
-    return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    return safe_json(document, indent=2) + "\n"
 
 
 # ------------------------------------------------------------------------ markdown
 
-def _md(text: Any) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+# Backslash-escaped, these are literal in CommonMark (which allows escaping any ASCII
+# punctuation): emphasis, code, links and images, raw HTML and autolinks, entities, hard
+# breaks, headings' closing #s, list markers (+), footnotes (^), GFM tables (|), strikethrough
+# (~), and the ':', '.' and '@' that GFM's extended autolinks (www., https:, e-mail addresses)
+# are found by. Commas, quotes, '-', '/', '?' and '=' do nothing inside a line: left readable.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&$:.@^])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def md_text(value: Any) -> str:
+    """Captured text as literal Markdown inline text: one line, no markup, no HTML, no link."""
+    return _MD_SPECIAL.sub(r"\\\1", safe_line(value))
+
+
+def md_code(value: Any, in_table: bool = False) -> str:
+    """Captured text as a Markdown code span (CommonMark: literal, whatever it holds)."""
+    text = safe_line(value)  # a line ending would end a table row or the list item
+    if in_table:
+        # GFM splits cells at | even inside a code span; its table parser turns \| back into |.
+        text = text.replace("|", "\\|")
+    runs = _BACKTICKS.findall(text)
+    fence = "`" * (max(map(len, runs), default=0) + 1)  # longer than any run inside
+    # CommonMark strips one space from each end of a span that starts and ends with one, and
+    # a backtick at an end would merge with the fence: pad both ends in either case.
+    if not text or text[0] == "`" or text[-1] == "`" or (text[0] == text[-1] == " " and text.strip(" ")):
+        text = f" {text} "
+    return f"{fence}{text}{fence}"
 
 
 def render_markdown(events: list[Event], catalogue: Catalogue, inputs: list[str]) -> str:
@@ -95,18 +133,18 @@ def render_markdown(events: list[Event], catalogue: Catalogue, inputs: list[str]
     f = summary["findings"]
     out = ["# Telemetry audit report", ""]
     out.append(f"Generated by telemetry-inspector {__version__} on {_time(datetime.now(timezone.utc).timestamp())} UTC"
-               + (f" from {', '.join(f'`{i}`' for i in inputs)}" if inputs else "") + ".")
+               + (f" from {', '.join(md_code(i) for i in inputs)}" if inputs else "") + ".")
     out.append("")
     out.append(f"**{summary['events']} events** — {f['violation']} violations, {f['warning']} warnings, {f['info']} info.")
     out.append("")
     for section in build_sections(events, catalogue):
-        out.append(f"## {_md(section.title)}")
+        out.append(f"## {md_text(section.title)}")
         out.append("")
         if section.policy is not None:
             p = section.policy
             src = p.source
-            out.append(f"Policy `{p.id}` — source: {_md(src.title or src.document)}"
-                       + (f" ({src.url})" if src.url else "") + f"; {len(section.events)} event(s).")
+            out.append(f"Policy {md_code(p.id)} — source: {md_text(src.title or src.document)}"
+                       + (f" ({md_text(src.url)})" if src.url else "") + f"; {len(section.events)} event(s).")
             out.append("")
             out.append("### Declared vs. observed fields")
             out.append("")
@@ -114,11 +152,13 @@ def render_markdown(events: list[Event], catalogue: Catalogue, inputs: list[str]
             out.append("|---|---|---|---|---|")
             for row in section.rows:
                 decl = declared_type(row.declared) if row.declared is not None else "—"
-                out.append(f"| `{_md(row.path)}` | {_md(decl) or 'declared'} | {row.seen} | "
-                           f"{_md(_short(row.example, 40)) if row.seen else '—'} | {row.status} |")
+                example = md_code(_short(row.example, 40), in_table=True) if row.seen else "—"
+                out.append(f"| {md_code(row.path, in_table=True)} | {md_text(decl) or 'declared'} | {row.seen} | "
+                           f"{example} | {md_text(row.status)} |")
             out.append("")
             if p.opt_out:
-                out.append("Opt-out: " + "; ".join(_md(o.get('how') or f"{o.get('kind')} {o.get('name', '')}") for o in p.opt_out))
+                out.append("Opt-out: " + "; ".join(md_text(o.get('how') or f"{o.get('kind')} {o.get('name', '')}")
+                                                   for o in p.opt_out))
                 out.append("")
         out.append("### Findings")
         out.append("")
@@ -127,15 +167,15 @@ def render_markdown(events: list[Event], catalogue: Catalogue, inputs: list[str]
             out.append("No findings.")
             out.append("")
         for event, finding in findings:
-            where = f" at `{_md(finding.path)}`" if finding.path else ""
-            out.append(f"- **{finding.severity}** `{finding.code}`{where} — {_md(finding.message)}  ")
-            out.append(f"  request: `{event.method} {_md(event.url[:120])}` ({_md(event.source)}), "
-                       f"decoding: {_md(' → '.join(event.decoding))}  ")
+            where = f" at {md_code(finding.path)}" if finding.path else ""
+            out.append(f"- **{md_text(finding.severity)}** {md_code(finding.code)}{where} — {md_text(finding.message)}  ")
+            out.append(f"  request: {md_code(f'{event.method} {event.url[:120]}')} ({md_code(event.source)}), "
+                       f"decoding: {md_text(' → '.join(event.decoding))}  ")
             if finding.evidence not in (None, ""):
-                out.append(f"  evidence: `{_md(_short(finding.evidence, 120))}`  ")
+                out.append(f"  evidence: {md_code(_short(finding.evidence, 120))}  ")
             claim = _claim_line(finding)
             if claim:
-                out.append(f"  claim: {_md(claim)}")
+                out.append(f"  claim: {md_text(claim)}")
         out.append("")
     return "\n".join(out) + "\n"
 
@@ -149,13 +189,19 @@ blockquote{border-left:3px solid #999;margin:.3rem 0;padding-left:.6rem;color:#4
 
 
 def _h(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(safe_line(text), quote=True)
+
+
+# Defence in depth: should anything captured ever slip through unescaped, the page still runs
+# no script, loads nothing and submits nowhere.
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
 def render_html(events: list[Event], catalogue: Catalogue, inputs: list[str]) -> str:
     summary = summarize(events)
     f = summary["findings"]
     out = ["<!doctype html>", "<html lang=en><head><meta charset=utf-8>",
+           f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
            "<title>Telemetry audit report</title>", f"<style>{_CSS}</style></head><body>",
            "<h1>Telemetry audit report</h1>",
            f"<p>telemetry-inspector {_h(__version__)}" + (f", inputs: {_h(', '.join(inputs))}" if inputs else "") + "</p>",
@@ -177,7 +223,7 @@ def render_html(events: list[Event], catalogue: Catalogue, inputs: list[str]) ->
         out.append("<h3>Findings</h3><ul>")
         for event, finding in section.findings():
             where = f" at <code>{_h(finding.path)}</code>" if finding.path else ""
-            out.append(f"<li><span class={finding.severity}><strong>{_h(finding.severity)}</strong> "
+            out.append(f'<li><span class="{_h(finding.severity)}"><strong>{_h(finding.severity)}</strong> '
                        f"<code>{_h(finding.code)}</code></span>{where}: {_h(finding.message)}<br>"
                        f"request <code>{_h(event.method)} {_h(event.url[:120])}</code>, decoding "
                        f"{_h(' → '.join(event.decoding))}")
@@ -197,9 +243,21 @@ def render_html(events: list[Event], catalogue: Catalogue, inputs: list[str]) ->
 _LEVEL = {"violation": "error", "warning": "warning", "info": "note"}
 
 
+def _uri_reference(name: str) -> str:
+    """A file name or path as a URI reference (SARIF `artifactLocation.uri`, RFC 3986)."""
+    if name.startswith("/"):
+        return PurePosixPath(name).as_uri()  # file:///…, percent-encoded
+    # Relative: percent-encode all but the path characters; ':' too, or a first segment
+    # such as "c:x" would read as a scheme.
+    return percent_encode(name, safe="/!$&'()*+,;=@-._~")
+
+
 def render_sarif(events: list[Event], catalogue: Catalogue, inputs: list[str]) -> str:
+    # No helpUri: the schema requires an absolute URI ("format": "uri") and the findings'
+    # documentation has no public address; `help` names the document instead.
     rules = [{"id": code, "name": code, "shortDescription": {"text": text},
-              "helpUri": "docs/findings.md#" + code} for code, text in CODES.items()]
+              "help": {"text": f"See docs/findings.md, section {code}, in the telemetry-inspector documentation."}}
+             for code, text in CODES.items()]
     results = []
     for event in events:
         artifact = event.source.split("#", 1)[0] if event.source else (inputs[0] if inputs else "capture")
@@ -209,7 +267,7 @@ def render_sarif(events: list[Event], catalogue: Catalogue, inputs: list[str]) -
                 "level": _LEVEL[finding.severity],
                 "message": {"text": f"{finding.message} ({event.method} {event.url[:200]})"},
                 "locations": [{
-                    "physicalLocation": {"artifactLocation": {"uri": artifact}},
+                    "physicalLocation": {"artifactLocation": {"uri": _uri_reference(artifact)}},
                     "logicalLocations": [{"fullyQualifiedName": f"{event.policy or event.host}:{finding.path or '$'}",
                                           "kind": "member"}],
                 }],
@@ -224,7 +282,7 @@ def render_sarif(events: list[Event], catalogue: Catalogue, inputs: list[str]) -
         "version": "2.1.0",
         "runs": [{"tool": {"driver": {"name": "telemetry-inspector", "version": __version__,
                                       "rules": rules}},
-                  "artifacts": [{"location": {"uri": i}} for i in inputs],
+                  "artifacts": [{"location": {"uri": _uri_reference(i)}} for i in inputs],
                   "results": results}],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n"
+    return safe_json(document, indent=2) + "\n"
