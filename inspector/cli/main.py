@@ -2,11 +2,14 @@
 
 Exit status: 0 success / nothing at or above --fail-on; 1 findings at or above --fail-on
 (or a policy check that failed); 2 usage error or unreadable input; 3 internal error.
+
+Whatever is printed may hold captured data or names taken from it (a file name in an error, a
+value in a decoded payload): it goes through `inspector.core.textsafe` first, so it is shown,
+never acted on by the terminal (docs/security-output.md).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -20,6 +23,7 @@ from inspector.core.event import Event
 from inspector.core.findings import SEVERITY_RANK
 from inspector.core.keys import KeyLoadError, Keyring
 from inspector.core.policy import Catalogue, Policy, PolicyError, compile_policy_schema, load_policy_file
+from inspector.core.textsafe import safe_block, safe_json, safe_line
 
 EXIT_FINDINGS = 1
 EXIT_INPUT = 2
@@ -32,7 +36,7 @@ class InputError(click.ClickException):
     exit_code = EXIT_INPUT
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(safe_line(f"error: {self.format_message()}"), err=True)
 
 
 # ---------------------------------------------------------------------- shared options
@@ -76,7 +80,7 @@ def build_catalogue(policies: tuple[str, ...], policy_dirs: tuple[Path, ...], no
                                                    if len(problem.lines()) > 1 else ""))
     for problem in catalogue.problems:
         for line in problem.lines():
-            click.echo(f"warning: policy not loaded: {line}", err=True)
+            click.echo(safe_line(f"warning: policy not loaded: {line}"), err=True)
     selected: list[Policy] = []
     for ref in policies:
         path = Path(ref)
@@ -133,24 +137,34 @@ def decode(source: str, keys: tuple[Path, ...], as_json: bool) -> None:
     else:
         decoded = pipeline.decoder.decode(data, "input")
     if as_json:
-        click.echo(json.dumps({
+        click.echo(safe_json({
             "decoding": decoded.path_labels, "layers": [l.to_dict() for l in decoded.layers],
             "value": decoded.value, "structured": decoded.structured, "jwe": decoded.jwe,
             "issues": [{"code": i.code, "message": i.message} for i in decoded.issues],
-        }, indent=2, ensure_ascii=False, default=str))
+        }, indent=2))
     else:
-        click.echo(f"decoding: {' → '.join(decoded.path_labels)}")
+        click.echo(safe_line(f"decoding: {' → '.join(decoded.path_labels)}"))
         if decoded.jwe:
-            click.echo("jwe header: " + json.dumps(decoded.jwe, ensure_ascii=False))
+            click.echo("jwe header: " + safe_json(decoded.jwe))
         for issue in decoded.issues:
-            click.echo(f"{issue.code}: {issue.message}")
+            click.echo(safe_line(f"{issue.code}: {issue.message}"))
         if decoded.value is not None:
             if decoded.structured:
-                click.echo(json.dumps(decoded.value, indent=2, ensure_ascii=False, default=str))
+                click.echo(safe_json(decoded.value, indent=2))
             else:
-                click.echo(str(decoded.value))
+                click.echo(safe_block(decoded.value))  # a text payload: its lines stay lines
     if decoded.value is None and any(i.code == "decode-error" for i in decoded.issues):
         sys.exit(EXIT_FINDINGS)
+
+
+def write_report(output: Path, text: str) -> None:
+    """A report or export to a file, readable by its owner only (mode 0600)."""
+    from inspector.report.files import write_private
+
+    try:
+        write_private(output, text)
+    except OSError as exc:
+        raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 def _read_input(source: str) -> bytes:
@@ -207,11 +221,8 @@ def audit(captures: tuple[Path, ...], policies: tuple[str, ...], policy_dirs: tu
         events = [redact_event(e) for e in events]
     text = render(events, catalogue, fmt, [str(c) for c in captures])
     if output:
-        try:
-            output.write_text(text, encoding="utf-8")
-        except OSError as exc:
-            raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
-        click.echo(f"wrote {fmt} report of {len(events)} events to {output}", err=True)
+        write_report(output, text)
+        click.echo(safe_line(f"wrote {fmt} report of {len(events)} events to {output}"), err=True)
     else:
         click.echo(text, nl=False)
     if fail_on != "never":
@@ -234,11 +245,11 @@ def policies_list(policy_dirs: tuple[Path, ...], as_json: bool) -> None:
     """List the loaded policies."""
     catalogue, _ = build_catalogue((), policy_dirs, False)
     if as_json:
-        click.echo(json.dumps([p.to_summary() for p in catalogue.policies], indent=2))
+        click.echo(safe_json([p.to_summary() for p in catalogue.policies], indent=2))
         return
     for p in sorted(catalogue.policies, key=lambda p: p.id):
         where = ", ".join(p.hosts)
-        click.echo(f"{p.id:<32} {p.vendor:<10} {p.transport:<9} {where}  — {p.product}")
+        click.echo(safe_line(f"{p.id:<32} {p.vendor:<10} {p.transport:<9} {where}  — {p.product}"))
 
 
 @policies.command("show")
@@ -250,11 +261,11 @@ def policies_show(ref: str, policy_dirs: tuple[Path, ...], schema: bool) -> None
     _, selected = build_catalogue((ref,), policy_dirs, False)
     policy = selected[0]
     if schema:
-        click.echo(json.dumps(compile_policy_schema(policy), indent=2))
+        click.echo(safe_json(compile_policy_schema(policy), indent=2))
         return
     import yaml
-    click.echo(f"# {policy.origin}")
-    click.echo(yaml.safe_dump(policy.raw, sort_keys=False, allow_unicode=True, width=100), nl=False)
+    click.echo(safe_line(f"# {policy.origin}"))
+    click.echo(safe_block(yaml.safe_dump(policy.raw, sort_keys=False, allow_unicode=True, width=100)), nl=False)
 
 
 @policies.command("check")
@@ -273,10 +284,10 @@ def policies_check(files: tuple[Path, ...]) -> None:
             except PolicyError as exc:
                 failed = True
                 for line in exc.lines():
-                    click.echo(line)
+                    click.echo(safe_line(line))
                 continue
-            click.echo(f"{target}: ok ({policy.id}: {len(policy.declared_paths())} declared fields, "
-                       f"{len(policy.claims)} claims)")
+            click.echo(safe_line(f"{target}: ok ({policy.id}: {len(policy.declared_paths())} declared fields, "
+                                 f"{len(policy.claims)} claims)"))
     if failed:
         sys.exit(EXIT_FINDINGS)
 
@@ -307,10 +318,11 @@ def policies_infer(captures: tuple[Path, ...], keys: tuple[Path, ...], hosts: tu
         raise InputError("no requests to infer from" + (f" for host(s) {', '.join(hosts)}" if hosts else ""))
     text = dump_drafts(infer_policies(samples, ", ".join(str(c) for c in captures)))
     if output:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote draft policies to {output}", err=True)
+        write_report(output, text)  # the drafts quote observed values: private like a report
+        click.echo(safe_line(f"wrote draft policies to {output}"), err=True)
     else:
-        click.echo(text, nl=False)
+        # On a terminal: YAML leaves bidi and separator characters raw (they are printable to it).
+        click.echo(safe_block(text), nl=False)
 
 
 # ---------------------------------------------------------------------- keys
@@ -324,8 +336,8 @@ def keys(keys: tuple[Path, ...]) -> None:
         click.echo("no keys loaded (use --key FILE or set TELEMETRY_INSPECTOR_KEYS to a key directory)")
         return
     for info in keyring.describe():
-        click.echo(f"{info['kid'] or '-':<28} {info['kty']:<4} {info['alg'] or '-':<14} "
-                   f"sha256:{info['thumbprint']}  ({info['origin']})")
+        click.echo(safe_line(f"{info['kid'] or '-':<28} {info['kty']:<4} {info['alg'] or '-':<14} "
+                             f"sha256:{info['thumbprint']}  ({info['origin']})"))
 
 
 # ---------------------------------------------------------------------- entry point
@@ -339,10 +351,13 @@ def main() -> None:
         sys.exit(130)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "telemetry-inspector"
-        click.echo(f"error: {exc.format_message()} (see '{command} --help')", err=True)
+        click.echo(safe_line(f"error: {exc.format_message()} (see '{command} --help')"), err=True)
         sys.exit(EXIT_INPUT)
     except click.ClickException as exc:
-        exc.show()
+        if isinstance(exc, InputError):
+            exc.show()
+        else:  # click's own show() prints file names and values as they are
+            click.echo(safe_line(f"error: {exc.format_message()}"), err=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(130)
@@ -353,8 +368,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("TELEMETRY_INSPECTOR_DEBUG"):
             raise
-        click.echo(f"error: internal error: {type(exc).__name__}: {exc} "
-                   "(set TELEMETRY_INSPECTOR_DEBUG=1 for the traceback)", err=True)
+        click.echo(safe_line(f"error: internal error: {type(exc).__name__}: {exc} "
+                             "(set TELEMETRY_INSPECTOR_DEBUG=1 for the traceback)"), err=True)
         sys.exit(EXIT_INTERNAL)
     sys.exit(rc if isinstance(rc, int) else 0)
 
