@@ -114,6 +114,7 @@ def log_to_stderr() -> None:
 def event_printer(as_json: bool) -> Callable[[Any], None]:
     """`proxy`'s output: one line per event on stdout (JSON or text), from any thread. When the
     reader goes away (`proxy | head`), printing stops; recording goes on."""
+    from inspector.core.textsafe import safe_json
     from inspector.report.render import event_line
 
     lock = threading.Lock()
@@ -121,7 +122,9 @@ def event_printer(as_json: bool) -> Callable[[Any], None]:
 
     def emit(event: Any) -> None:
         nonlocal printing
-        line = json.dumps(event.to_dict(), ensure_ascii=False, default=str) if as_json else event_line(event)
+        # Both are one line and safe to print: safe_json escapes what json.dumps leaves raw
+        # (C1 controls, bidi overrides, U+2028/2029, lone surrogates) and writes no NaN/Infinity.
+        line = safe_json(event.to_dict()) if as_json else event_line(event)
         with lock:
             if printing:
                 try:
@@ -310,10 +313,12 @@ def exec_(expect_none: bool, quiet: bool, command: tuple[str, ...], listen: str,
             addon.stop()
             if store is not None:
                 store.close()
+    from inspector.core.textsafe import safe_line
+
     violations = sum(1 for e in seen if e.verdict == "violation")
-    channels = sorted({e.policy or e.host for e in seen})
-    click.echo(f"telemetry-inspector: {len(seen)} telemetry event(s), {violations} with violations"
-               + (f" — {', '.join(channels)}" if channels else ""), err=True)
+    channels = sorted({e.policy or e.host for e in seen})  # host names come from the traffic
+    click.echo(safe_line(f"telemetry-inspector: {len(seen)} telemetry event(s), {violations} with violations"
+                         + (f" — {', '.join(channels)}" if channels else "")), err=True)
     if expect_none and seen:
         click.echo("telemetry-inspector: telemetry was sent although none was expected (--expect-none)", err=True)
         exit_now(EXIT_FINDINGS if rc == 0 else rc)
@@ -464,7 +469,8 @@ def report(store_path: Path | None, fmt: str, output: Path | None, fail_on: str,
     catalogue, _ = build_catalogue((), (), False)
     text = render(events, catalogue, fmt, [str(store_path or _default_store())])
     if output:
-        output.write_text(text, encoding="utf-8")
+        from inspector.cli.main import write_report
+        write_report(output, text)  # mode 0600: the report holds captured data
         click.echo(f"wrote {fmt} report of {len(events)} events to {output}", err=True)
     else:
         click.echo(text, nl=False)
