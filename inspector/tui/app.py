@@ -14,6 +14,8 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -22,6 +24,7 @@ from inspector.core.keys import KeyLoadError, Keyring
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
 from inspector.core.rules import RuleBook
+from inspector.core.textsafe import safe_block, safe_line
 from inspector.core.event import observation_from_event  # noqa: F401 - re-exported for callers
 from inspector.tui.detail import DetailPane
 from inspector.tui.event_list import EventList
@@ -237,27 +240,35 @@ class InspectorApp(App[int]):
 
     def _update_status(self) -> None:
         counts = self.feed.counts()
+        # Content, not markup: an error message, a path or a typed filter may hold "[".
         if self.proxy_error:
-            where = f"[b red]proxy not running: {self.proxy_error}[/]"
+            where = Content.styled(safe_line(f"proxy not running: {self.proxy_error}"), "bold red")
         elif self.proxy_settings is not None:
             mode = "/".join(self.proxy_settings.modes)
-            where = f"{mode} proxy {self.listen or 'starting…'} · CA {self.proxy_settings.ca_cert()}"
+            where = Content(safe_line(f"{mode} proxy {self.listen or 'starting…'} · CA {self.proxy_settings.ca_cert()}"))
         else:
-            where = f"store {getattr(self.store, 'path', '-')}"
+            where = Content(safe_line(f"store {getattr(self.store, 'path', '-')}"))
         if counts["complete"]:
             tally = f"{counts['violations']} with violations · {counts['blocked']} blocked/sinkholed"
         else:
             tally = f"counting… {self.feed.progress():.0%}"
-        text = f"{counts['events']} events · {tally} │ {where}"
+        text = Content.assemble(f"{counts['events']} events · {tally} │ ", where)
         try:
             self._main("#status", Static).update(text)
             bar = self._main("#filter-bar", Static)
             searching = "" if not self.feed.behind() else f", searching {self.feed.progress():.0%}"
-            bar.update(f"filter: {self.feed.filter_text} ({len(self.feed.view)} shown{searching}) — Esc clears"
-                       if self.feed.filter_text else "")
+            bar.update(Content(safe_line(f"filter: {self.feed.filter_text} ({len(self.feed.view)} shown{searching})"
+                                         " — Esc clears")) if self.feed.filter_text else "")
             bar.display = bool(self.feed.filter_text)
         except Exception:  # noqa: BLE001
             pass
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Every notification as plain, visible text (`markup` is ignored): they quote stores, files,
+        errors and hosts."""
+        super().notify(safe_block(message), title=safe_line(title), severity=severity, timeout=timeout,
+                       markup=False)
 
     # ------------------------------------------------------------------ selection
     def on_event_list_selected(self, message: EventList.Selected) -> None:
@@ -347,14 +358,15 @@ class InspectorApp(App[int]):
 
     def action_export(self) -> None:
         from inspector.core.event import event_from_dict
+        from inspector.report.files import write_private
         from inspector.report.render import render
 
         events = [event_from_dict(e) for e in self.feed.view]  # the report holds them all anyway
         name = f"telemetry-report-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
         path = self.export_dir / name
-        try:
-            path.write_text(render(events, self.catalogue, "markdown",
-                                   [f"filter: {self.feed.filter_text}" if self.feed.filter_text else "all events"]))
+        try:  # mode 0600: the report holds captured data
+            write_private(path, render(events, self.catalogue, "markdown",
+                                       [f"filter: {self.feed.filter_text}" if self.feed.filter_text else "all events"]))
         except OSError as exc:
             self.notify(f"cannot write {path}: {exc.strerror}", severity="error")
             return

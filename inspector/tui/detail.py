@@ -1,18 +1,23 @@
-"""The detail pane: Payload (marked tree), Findings, Decoding, Request."""
+"""The detail pane: Payload (marked tree), Findings, Decoding, Request.
+
+Captured text is never markup here: each pane is built as Content/Text from (text, style)
+pieces, so `[bold]`, `[$accent]` or `[@click=app.quit]` in a payload shows as written (Textual's
+markup `escape` leaves `[$…]` and `[B]` live). Every captured string goes through textsafe.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.content import Content
 from textual.widgets import Static, TabbedContent, TabPane, Tree
 
 from inspector.core.policy import Catalogue
+from inspector.core.textsafe import safe_block, safe_json, safe_line
 
 MARKS = {
     "undeclared-field": ("✗ undeclared", "bold red"),
@@ -32,8 +37,13 @@ def _norm(path: str) -> str:
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=str)
+    text = safe_json(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _s(value: Any) -> str:
+    """A captured value as one visible line."""
+    return safe_line(value if isinstance(value, str) else ("" if value is None else str(value)))
 
 
 def build_marks(event: dict[str, Any]) -> dict[str, list[tuple[str, str]]]:
@@ -58,7 +68,7 @@ def fill_tree(tree: Tree[Any], event: dict[str, Any], catalogue: Catalogue) -> N
 
     def label(key: str, node_value: Any, path: str) -> Text:
         text = Text()
-        text.append(key, style="bold")
+        text.append(safe_line(key), style="bold")
         if not isinstance(node_value, (dict, list)):
             text.append(": ")
             text.append(_short(node_value))
@@ -97,65 +107,67 @@ def fill_tree(tree: Tree[Any], event: dict[str, Any], catalogue: Catalogue) -> N
         tree.root.add_leaf(Text("encrypted — contents not verifiable without the key", style="magenta"))
         for key in ("alg", "enc", "kid", "zip"):
             if key in header:
-                tree.root.add_leaf(Text(f"{key}: {header[key]}"))
+                tree.root.add_leaf(Text(safe_line(f"{key}: {header[key]}")))
     tree.root.expand()
 
 
-def findings_markup(event: dict[str, Any]) -> str:
+def findings_content(event: dict[str, Any]) -> Content:
     findings = event.get("findings", [])
     if not findings:
-        return "[green]✓ no findings: the payload matches the vendor's declared fields and claims[/]"
+        return Content.styled("✓ no findings: the payload matches the vendor's declared fields and claims", "green")
     order = {"violation": 0, "warning": 1, "info": 2}
-    lines = []
+    lines: list[Content] = []
     for f in sorted(findings, key=lambda f: order.get(f.get("severity", "info"), 3)):
         sev = f.get("severity", "info")
-        where = f" at [bold]{escape(f['path'])}[/]" if f.get("path") else ""
-        lines.append(f"[{SEVERITY_STYLE.get(sev, '')}]{SEVERITY_MARK.get(sev, '?')} {sev} {escape(f.get('code', ''))}[/]"
-                     f"{where}: {escape(f.get('message', ''))}")
+        where: list[Any] = [" at ", (_s(f["path"]), "bold")] if f.get("path") else []
+        lines.append(Content.assemble(
+            (f"{SEVERITY_MARK.get(sev, '?')} {_s(sev)} {_s(f.get('code', ''))}", SEVERITY_STYLE.get(sev, "")),
+            *where, f": {_s(f.get('message', ''))}"))
         if f.get("evidence") not in (None, ""):
-            lines.append(f"    evidence: {escape(_short(f['evidence'], 200))}")
+            lines.append(Content(f"    evidence: {safe_line(_short(f['evidence'], 200))}"))
         claim = f.get("claim") or {}
         if claim.get("quote"):
-            lines.append(f"    [italic]“{escape(claim['quote'])}”[/]")
-        where_cited = ", ".join(escape(claim[k]) for k in ("title", "document", "section") if claim.get(k))
+            lines.append(Content.assemble("    ", (f"“{_s(claim['quote'])}”", "italic")))
+        where_cited = ", ".join(_s(claim[k]) for k in ("title", "document", "section") if claim.get(k))
         if where_cited:
-            lines.append(f"    [dim]— {where_cited}[/]")
-        lines.append("")
-    return "\n".join(lines)
+            lines.append(Content.assemble("    ", (f"— {where_cited}", "dim")))
+        lines.append(Content(""))
+    return Content("\n").join(lines)
 
 
-def decoding_markup(event: dict[str, Any]) -> str:
-    lines = ["[bold]" + escape(" → ".join(event.get("decoding", []))) + "[/]", ""]
+def decoding_content(event: dict[str, Any]) -> Content:
+    lines: list[Content] = [Content.styled(_s(" → ".join(map(str, event.get("decoding", [])))), "bold"), Content("")]
     for layer in event.get("layers", []):
         detail = layer.get("detail")
-        extra = f"  {escape(json.dumps(detail, ensure_ascii=False))}" if detail else ""
-        lines.append(f"• {escape(layer.get('label', layer.get('layer', '')))}{extra}")
+        extra = f"  {safe_json(detail)}" if detail else ""
+        lines.append(Content(f"• {_s(layer.get('label', layer.get('layer', '')))}{extra}"))
     if event.get("jwe"):
-        lines += ["", "JWE header: " + escape(json.dumps(event["jwe"]))]
-    return "\n".join(lines)
+        lines += [Content(""), Content("JWE header: " + safe_json(event["jwe"]))]
+    return Content("\n").join(lines)
 
 
-def request_markup(event: dict[str, Any]) -> str:
+def request_content(event: dict[str, Any]) -> Content:
     request = event.get("request", {})
-    lines = [f"[bold]{escape(event.get('method', ''))} {escape(event.get('url', ''))}[/]"]
+    lines: list[Content] = [Content.styled(f"{_s(event.get('method', ''))} {_s(event.get('url', ''))}", "bold")]
     if event.get("response_status"):
-        lines.append(f"response: {event['response_status']}")
+        lines.append(Content(f"response: {_s(event['response_status'])}"))
     if event.get("action"):
-        lines.append(f"action: {event['action']}")
-    lines.append("")
+        lines.append(Content(f"action: {_s(event['action'])}"))
+    lines.append(Content(""))
     for name, value in request.get("headers", []):
-        lines.append(f"[bold]{escape(name)}[/]: {escape(value)}")
+        lines.append(Content.assemble((_s(name), "bold"), f": {_s(value)}"))
     cookies = request.get("cookies") or []
-    lines.append("")
-    lines.append(f"cookies: {escape(', '.join(cookies)) if cookies else 'none'}")
-    lines.append(f"body: {request.get('body_size', 0)} bytes" + (" (first 4 KiB shown)" if request.get("body_truncated") else ""))
+    lines.append(Content(""))
+    lines.append(Content(f"cookies: {_s(', '.join(map(str, cookies))) if cookies else 'none'}"))
+    lines.append(Content(f"body: {_s(request.get('body_size', 0))} bytes"
+                         + (" (first 4 KiB shown)" if request.get("body_truncated") else "")))
     if "body_text" in request:
-        lines.append(escape(request["body_text"]))
+        lines.append(Content(safe_block(request["body_text"])))  # a block: its lines stay lines
     elif "body_base64" in request:
-        lines.append("(binary, Base64) " + escape(request["body_base64"][:2000]))
+        lines.append(Content("(binary, Base64) " + _s(request["body_base64"][:2000])))
     elif request.get("body_redacted"):
-        lines.append("(redacted)")
-    return "\n".join(lines)
+        lines.append(Content("(redacted)"))
+    return Content("\n").join(lines)
 
 
 class DetailPane(Vertical):
@@ -196,6 +208,6 @@ class DetailPane(Vertical):
                 self.query_one(f"#{name}-text", Static).update("")
             return
         fill_tree(tree, event, self.catalogue)
-        self.query_one("#findings-text", Static).update(findings_markup(event))
-        self.query_one("#decoding-text", Static).update(decoding_markup(event))
-        self.query_one("#request-text", Static).update(request_markup(event))
+        self.query_one("#findings-text", Static).update(findings_content(event))
+        self.query_one("#decoding-text", Static).update(decoding_content(event))
+        self.query_one("#request-text", Static).update(request_content(event))

@@ -18,6 +18,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from inspector.core.textsafe import safe_line
+
 # Badges carry a symbol and a word: no colour-only meaning.
 VERDICT_BADGE = {
     "violation": "✗ VIOL", "warning": "! WARN", "encrypted": "# ENCR",
@@ -42,11 +44,13 @@ def verdict_label(event: dict[str, Any]) -> str:
 def format_row(event: dict[str, Any], width: int) -> list[tuple[str, Style | None]]:
     ts = event.get("time") or 0
     clock = datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "--:--:--"
-    who = event.get("policy") or event.get("host") or "-"
-    method = (event.get("method") or "")[:4]
-    target = f"{event.get('host', '')}{event.get('path', '')}"
-    action = ACTION_LABEL.get(event.get("action"), event.get("action") or "")
-    badge = verdict_label(event)
+    # Segments go to the terminal as they are: every captured string through safe_line first
+    # (before cutting to width, so a cut can shorten an escape but never reveal a raw character).
+    who = safe_line(event.get("policy") or event.get("host") or "-")
+    method = safe_line(event.get("method") or "")[:4]
+    target = safe_line(f"{event.get('host', '')}{event.get('path', '')}")
+    action = safe_line(ACTION_LABEL.get(event.get("action"), event.get("action") or ""))
+    badge = safe_line(verdict_label(event))
     fixed = 8 + 1 + 9 + 1 + 4 + 1 + 10 + 1
     who_w = max(10, min(26, (width - fixed) // 3))
     target_w = max(8, width - fixed - who_w - 1 - len(action) - 1)
