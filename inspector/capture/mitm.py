@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+from urllib.parse import urlsplit
+
 from mitmproxy import http, io
 from mitmproxy.exceptions import FlowReadException
 
+from inspector.core.enforce import mismatch
 from inspector.core.observation import Observation
 
 
@@ -15,15 +18,46 @@ def header_fields(headers: http.Headers) -> tuple[tuple[str, str], ...]:
     return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields)
 
 
-def request_observation(flow: http.HTTPFlow, session: str = "default", source: str = "") -> Observation:
+def flow_names(flow: http.HTTPFlow) -> tuple[tuple[str, str], ...]:
+    """Every name of the flow's destination, raw: where the proxy connects (the CONNECT target,
+    an absolute URL's authority, a transparent connection's original address), the TLS SNI and
+    the Host header (HTTP/2: :authority)."""
+    request = flow.request
+    names = [("destination", request.host or "")]
+    sni = flow.client_conn.sni if flow.client_conn is not None else None
+    if sni:
+        names.append(("sni", sni))
+    host_header = request.host_header
+    if host_header:
+        names.append(("host", host_header))
+    return tuple(names)
+
+
+def request_observation(flow: http.HTTPFlow, session: str = "default", source: str = "",
+                        names: tuple[tuple[str, str], ...] = ()) -> Observation:
+    """The flow's request as an Observation. Its URL names the Host header's host when that
+    agrees with where the proxy connects (or the destination is an address), else the
+    destination: an event shows where the request really went."""
     request = flow.request
     response = flow.response
     return Observation(
-        method=request.method.upper(), url=request.pretty_url, headers=header_fields(request.headers),
+        method=request.method.upper(), url=_url(flow, names), headers=header_fields(request.headers),
         body=request.raw_content or b"", timestamp=request.timestamp_start,
         response_status=response.status_code if response else None,
         response_headers=header_fields(response.headers) if response else (),
-        session=session, source=source)
+        session=session, source=source, names=names)
+
+
+def _url(flow: http.HTTPFlow, names: tuple[tuple[str, str], ...]) -> str:
+    request = flow.request
+    if names and mismatch(names) is not None:
+        return request.url
+    try:
+        url = request.pretty_url
+        urlsplit(url).hostname  # noqa: B018 - raises for a malformed Host header such as [v]x
+    except ValueError:
+        return request.url
+    return url
 
 
 def websocket_observations(flow: http.HTTPFlow, session: str = "default", source: str = "") -> Iterator[Observation]:

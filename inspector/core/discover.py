@@ -17,10 +17,10 @@ _PATH = re.compile(r"(^|/)(track|batch|collect|telemetry|events?|analytics|metri
                    re.IGNORECASE)
 
 
-def looks_like_telemetry(obs: Observation) -> bool:
-    """Path or host typical of telemetry and analytics endpoints."""
+def looks_like_telemetry(obs: Observation, host: str | None = None) -> bool:
+    """Path or host typical of telemetry and analytics endpoints (`host`: another name of obs's)."""
     from fnmatch import fnmatchcase
-    host = obs.host
+    host = obs.host if host is None else host
     if any(fnmatchcase(host, pattern) for pattern in TRACKER_HOSTS):
         return True
     return bool(_PATH.search(obs.path))

@@ -39,6 +39,7 @@ class Event:
     source: str = ""
     action: str | None = None
     response_status: int | None = None
+    action_reason: str | None = None  # the rule that decided the action, and why it applied
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Where the store keeps it (set by whoever stored it); not part of the event's JSON.
     store_id: int | None = field(default=None, compare=False)
@@ -69,6 +70,7 @@ class Event:
             "jwe": self.jwe,
             "verdict": self.verdict,
             "action": self.action,
+            "action_reason": self.action_reason,
             "findings": [f.to_dict() for f in self.findings],
             "request": self.request,
             "response_status": self.response_status,
@@ -158,6 +160,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         jwe=data.get("jwe"), findings=[finding_from_dict(f) for f in data.get("findings") or [] if isinstance(f, dict)],
         request=dict(data.get("request") or {}), source=str(data.get("source", "")),
         action=data.get("action"), response_status=data.get("response_status"),
+        action_reason=data.get("action_reason") if isinstance(data.get("action_reason"), str) else None,
         id=str(data.get("id") or uuid.uuid4().hex),
     )
 

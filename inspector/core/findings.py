@@ -28,6 +28,7 @@ CODES = {
     "encoding-mismatch": "the payload's encoding differs from what the document describes",
     "decode-error": "a payload that could not be decoded (malformed, or past a safety limit)",
     "unknown-endpoint": "a request to a telemetry host that no policy describes",
+    "host-mismatch": "a request whose destination, TLS SNI and Host header name different hosts",
 }
 
 

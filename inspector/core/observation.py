@@ -26,18 +26,30 @@ class Observation:
     source: str = ""  # where it came from, e.g. "capture.har#12"
     # True when the capture tool already removed the Content-Encoding (HAR text bodies).
     content_decoded: bool = False
+    # Live flows: every name of the destination, raw ((role, name): "destination" — where the
+    # proxy connects —, "sni", "host"), for the rules and the host-mismatch finding.
+    names: tuple[tuple[str, str], ...] = ()
 
     @property
     def host(self) -> str:
-        return (urlsplit(self.url).hostname or "").lower()
+        try:
+            return (urlsplit(self.url).hostname or "").lower()
+        except ValueError:  # a captured URL such as https://a[/b]x/p names no host
+            return ""
 
     @property
     def path(self) -> str:
-        return urlsplit(self.url).path or "/"
+        try:
+            return urlsplit(self.url).path or "/"
+        except ValueError:
+            return "/"
 
     @property
     def raw_query(self) -> str:
-        return urlsplit(self.url).query
+        try:
+            return urlsplit(self.url).query
+        except ValueError:
+            return ""
 
     def header(self, name: str) -> str | None:
         """First value of a request header, case-insensitively."""

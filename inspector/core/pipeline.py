@@ -6,6 +6,7 @@ from typing import Any
 
 from inspector.core.audit import Auditor
 from inspector.core.decode import DEFAULT_LIMITS, Decoded, Decoder, Issue, Layer, Limits, raw_query_param, raw_query_params
+from inspector.core.enforce import mismatch
 from inspector.core.event import Event, request_record
 from inspector.core.findings import Finding, WARNING
 from inspector.core.keys import Keyring
@@ -36,6 +37,8 @@ class Pipeline:
             else:
                 policy, decoded = self.match_and_decode(obs)
             findings = self.auditor.audit(obs, decoded, policy)
+            if obs.names and (message := mismatch(obs.names)):
+                findings.append(Finding("host-mismatch", WARNING, "", message))
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the event
             policy, decoded = None, Decoded(layers=[Layer("body")])
             findings = [Finding("decode-error", WARNING, "", f"internal error while auditing: {type(exc).__name__}: {exc}"[:300])]

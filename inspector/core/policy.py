@@ -16,6 +16,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from inspector.core.fastcheck import compile_errors
 from inspector.core.findings import Citation
 from inspector.core.observation import Observation
+from inspector.core.destination import normalize_host, normalize_path
 
 BUILTIN_PACKAGE = "inspector.policies"
 ENCODINGS = {"gzip", "deflate", "br", "base64", "jwe", "json", "form"}
@@ -749,14 +750,18 @@ class Catalogue:
 
     def candidates(self, obs: Observation) -> list[Policy]:
         """Policies matching host, method, path and transport (before decoding)."""
-        host, path = obs.host, obs.path  # each parses the URL: once here, not once per policy
+        return self.candidates_at(obs, obs.host, obs.path)
+
+    def candidates_at(self, obs: Observation, host: str, path: str) -> list[Policy]:
+        """The candidates for `obs` sent to `host` (any spelling of it) at `path` (raw)."""
         for_host = self._for_host(host)
         if not for_host:
             return []
         key = (host, path, obs.method, obs.transport)  # (_for_host emptied the memo if the policies changed)
         found = self._request_memo.get(key)
         if found is None:
-            found = tuple(sorted((p for p in for_host if p.matches_request(obs, host, path)),
+            name, clean = normalize_host(host) or host, normalize_path(path)
+            found = tuple(sorted((p for p in for_host if p.matches_request(obs, name, clean)),
                                  key=lambda p: (-p.priority, -len(p.shape))))
             if len(self._request_memo) >= 4096:  # bounded: a request's path may hold ids
                 self._request_memo.clear()
@@ -772,13 +777,19 @@ class Catalogue:
     def is_telemetry_host(self, host: str) -> bool:
         return bool(self._for_host(host))
 
+    def policies_for_host(self, host: str) -> tuple[Policy, ...]:
+        """The policies naming `host` (any spelling of it), whatever the path."""
+        return self._for_host(host)
+
     def _for_host(self, host: str) -> tuple[Policy, ...]:
         key = (id(self.policies), len(self.policies))
         if self._memo_key != key:  # the policies changed (add() makes a new list)
             self._host_memo, self._request_memo, self._memo_key = {}, {}, key
         hit = self._host_memo.get(host)
         if hit is None:
-            hit = tuple(p for p in self.policies if any(host_matches(pattern, host) for pattern in p.hosts))
+            name = normalize_host(host)  # None: not a name anything connects to
+            hit = tuple(p for p in self.policies if any(host_matches(pattern, name) for pattern in p.hosts)) \
+                if name else ()
             if len(self._host_memo) < 4096:  # bounded: hosts seen, not requests
                 self._host_memo[host] = hit
         return hit

@@ -11,6 +11,8 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Iterable
 
+from inspector.core.destination import normalize_host
+
 ACTIONS = ("allow", "block", "sinkhole")
 KINDS = ("policy", "vendor", "host")
 # When several policies may match (a shape not yet known), the strictest action wins.
@@ -38,12 +40,30 @@ class Rule:
 class Decision:
     action: str
     rule: Rule | None  # None: the default applied
+    why: str = ""      # what led to it beyond the rule (unclaimed traffic, another name of the host)
 
     @property
     def reason(self) -> str:
-        if self.rule is None:
-            return "default"
-        return f"{self.rule.kind} {self.rule.target}"
+        base = "default" if self.rule is None else f"{self.rule.kind} {self.rule.target}"
+        return f"{base}: {self.why}" if self.why else base
+
+    def explained(self, why: str) -> Decision:
+        return Decision(self.action, self.rule, f"{self.why}; {why}" if self.why else why)
+
+
+def strictest(decisions: Iterable[Decision]) -> Decision | None:
+    """The strictest of several decisions (block > sinkhole > allow); the first of equals."""
+    best: Decision | None = None
+    for decision in decisions:
+        if best is None or STRICTNESS[decision.action] > STRICTNESS[best.action]:
+            best = decision
+    return best
+
+
+def _host_key(target: str) -> str:
+    if "*" in target:
+        return target.lower().rstrip(".")
+    return normalize_host(target) or target.lower()
 
 
 class RuleBook:
@@ -56,9 +76,9 @@ class RuleBook:
         self.rules = tuple(rules)
         self._policy = {r.target: r for r in self.rules if r.kind == "policy"}
         self._vendor = {r.target.lower(): r for r in self.rules if r.kind == "vendor"}
-        self._host_exact = {r.target.lower(): r for r in self.rules if r.kind == "host" and "*" not in r.target}
-        self._host_wild = sorted((r for r in self.rules if r.kind == "host" and "*" in r.target),
-                                 key=lambda r: -len(r.target))
+        self._host_exact = {_host_key(r.target): r for r in self.rules if r.kind == "host" and "*" not in r.target}
+        self._host_wild = sorted(((_host_key(r.target), r) for r in self.rules if r.kind == "host" and "*" in r.target),
+                                 key=lambda pair: -len(pair[0]))
 
     @classmethod
     def from_dicts(cls, rows: Iterable[dict[str, object]], default: str = "allow") -> RuleBook:
@@ -71,7 +91,7 @@ class RuleBook:
         return cls(rules, default)
 
     def decide(self, policy_id: str | None, vendor: str | None, host: str) -> Decision:
-        host = host.lower()
+        host = normalize_host(host) or host.lower()
         if policy_id and policy_id in self._policy:
             return Decision(self._policy[policy_id].action, self._policy[policy_id])
         if host in self._host_exact:
@@ -79,17 +99,25 @@ class RuleBook:
         if vendor and vendor.lower() in self._vendor:
             rule = self._vendor[vendor.lower()]
             return Decision(rule.action, rule)
-        for rule in self._host_wild:
-            if fnmatch.fnmatchcase(host, rule.target.lower()):
+        for pattern, rule in self._host_wild:
+            if fnmatch.fnmatchcase(host, pattern):
                 return Decision(rule.action, rule)
         return Decision(self.default, None)
 
+    def host_rule(self, host: str) -> Rule | None:
+        """The rule naming this host itself (exact, else the longest wildcard), if any."""
+        host = normalize_host(host) or host.lower()
+        if host in self._host_exact:
+            return self._host_exact[host]
+        for pattern, rule in self._host_wild:
+            if fnmatch.fnmatchcase(host, pattern):
+                return rule
+        return None
+
     def decide_any(self, candidates: Iterable[tuple[str, str]], host: str) -> Decision:
         """For several possible policies (id, vendor): the strictest of their decisions."""
-        decisions = [self.decide(pid, vendor, host) for pid, vendor in candidates]
-        if not decisions:
-            return self.decide(None, None, host)
-        return max(decisions, key=lambda d: STRICTNESS[d.action])
+        return strictest(self.decide(pid, vendor, host) for pid, vendor in candidates) \
+            or self.decide(None, None, host)
 
 
 def infer_kind(target: str, policy_ids: Iterable[str], vendors: Iterable[str]) -> str:

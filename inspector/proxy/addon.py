@@ -18,18 +18,19 @@ from collections.abc import Sequence  # mitmproxy parses --set only for collecti
 from typing import Any, Callable
 
 from mitmproxy import ctx, exceptions, http, tls
+from mitmproxy.proxy import commands, events, layer, layers, server_hooks
 
-from inspector.capture.mitm import header_fields, request_observation, websocket_message_observation
+from inspector.capture.mitm import flow_names, header_fields, request_observation, websocket_message_observation
 from inspector.core.actions import LocalAnswer, block_answer, sinkhole_answer
-from inspector.core.decode import Decoder
+from inspector.core.decode import Decoder, Limits
+from inspector.core.enforce import Enforcer, Outcome
 from inspector.core.event import Event
 from inspector.core.keys import KeyLoadError, Keyring
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue, Policy
 from inspector.core.redact import redact_event
-from inspector.core.rules import ACTIONS, Decision, RuleBook
-from inspector.core.discover import looks_like_telemetry
+from inspector.core.rules import ACTIONS, STRICTNESS, Decision, RuleBook
 
 log = logging.getLogger("telemetry_inspector")
 
@@ -41,6 +42,23 @@ BATCH_MAX = 500
 SWITCH_INTERVAL = 0.0005  # seconds
 
 Item = tuple[Observation, Decision, "str | None"]
+
+# Telling policies of a shared endpoint apart by the payload's shape happens on mitmproxy's event
+# loop: bounded tightly, and without keys (no decryption there). Past these, the strictest applies.
+SHAPE_MAX_BODY = 64 * 1024
+SHAPE_LIMITS = Limits(max_body=SHAPE_MAX_BODY, max_decompressed=1024 * 1024, max_depth=32, max_layers=4,
+                      max_nested_json=8)
+
+# Options that would let a blocked request out: streamed bodies are forwarded before the request
+# hook, eager connections reach the vendor before a request is seen, and ignored or
+# allow-listed hosts bypass the addon's hooks altogether.
+DEFEATING_OPTIONS = {
+    "stream_large_bodies": (None, "a streamed body is forwarded before the block decision"),
+    "connection_strategy": ("lazy", "eager connections reach the vendor before a request is seen"),
+    "ignore_hosts": ([], "ignored hosts pass through without the rules"),
+    "allow_hosts": ([], "hosts outside allow_hosts pass through without the rules"),
+    "tcp_hosts": ([], "tcp_hosts pass through as raw TCP, without the rules"),
+}
 
 
 class Worker(threading.Thread):
@@ -117,6 +135,8 @@ class Worker(threading.Thread):
         for obs, decision, policy_id in batch:
             policy = addon.catalogue.get(policy_id) if policy_id else None
             event = addon.pipeline.process(obs, action=decision.action, policy=policy)
+            if decision.rule is not None or decision.why:
+                event.action_reason = decision.reason
             if self.yield_cpu:
                 os.sched_yield()
             if addon.redact:
@@ -167,6 +187,13 @@ class TelemetryInspector:
         self.stats = {"events": 0, "violation": 0, "blocked": 0, "sinkholed": 0, "allowed": 0}
         self._stats_lock = threading.Lock()
         self._configured_from_options = catalogue is None
+        self.decision_errors: dict[str, int] = {}
+        # (client connection, host, port) an allowed request may open a connection to
+        self._approved: set[tuple[str, str, int]] = set()
+        self._enforcer: Enforcer | None = None
+        self._enforcer_key: tuple[int, int, bool] | None = None
+        self._shape: Pipeline | None = None
+        self._shape_key: int | None = None
 
     # ------------------------------------------------------------------ options
     def load(self, loader: Any) -> None:
@@ -183,6 +210,7 @@ class TelemetryInspector:
 
     def configure(self, updated: set[str]) -> None:
         opts = ctx.options
+        self._override_defeating_options(updated)
         if "ti_default_action" in updated or "ti_block_all" in updated:
             action = "block" if opts.ti_block_all else opts.ti_default_action
             if action not in ACTIONS:
@@ -223,11 +251,19 @@ class TelemetryInspector:
             self._own_store = True
         self.reload_rules()
 
+    def _override_defeating_options(self, updated: set[str]) -> None:
+        """Options that would defeat a block are set back, with one warning line each."""
+        opts = ctx.options
+        for name, (safe, why) in DEFEATING_OPTIONS.items():
+            if (name in updated or not updated) and hasattr(opts, name):
+                value = getattr(opts, name)
+                if value != safe and not (safe == [] and not value):
+                    log.warning("telemetry-inspector: %s=%s is ignored: %s", name,
+                                ",".join(value) if isinstance(value, (list, tuple)) else value, why)
+                    opts.update(**{name: safe})
+
     def running(self) -> None:
-        # Eager upstream connections would contact the vendor before a block can apply.
-        if ctx.options.connection_strategy != "lazy":
-            ctx.options.update(connection_strategy="lazy")
-            log.info("telemetry-inspector: set connection_strategy=lazy so blocked requests never connect upstream")
+        self._override_defeating_options(set())
         self.start()
 
     def start(self) -> None:
@@ -292,83 +328,192 @@ class TelemetryInspector:
             self.stats[key] += 1
 
     # ------------------------------------------------------------------ hooks
+    @property
+    def enforcer(self) -> Enforcer:
+        key = (id(self.catalogue), id(self.rules), self.discover)
+        if self._enforcer_key != key:  # the catalogue or the rules were swapped whole
+            self._enforcer, self._enforcer_key = Enforcer(self.catalogue, self.rules, self.discover), key
+        return self._enforcer
+
     def intercepts(self, host: str) -> bool:
-        return self.discover or self.catalogue.is_telemetry_host(host)
+        return self.enforcer.intercepts(host)
 
     def tls_clienthello(self, data: tls.ClientHelloData) -> None:
-        """Hosts no policy matches pass through without TLS interception."""
-        host = data.client_hello.sni or (data.context.server.address[0] if data.context.server.address else "")
-        if not host or not self.intercepts(host.lower()):
+        """Hosts no policy or rule names pass through without TLS interception. Both the SNI and
+        the address the proxy connects to are asked: either may name a telemetry host."""
+        names = [data.client_hello.sni or ""]
+        if data.context.server.address:
+            names.append(str(data.context.server.address[0]))
+        try:
+            intercept = any(self.intercepts(name) for name in names if name)
+        except Exception as exc:  # noqa: BLE001 - fail closed: intercept, so each request is decided
+            self._decision_error(exc)
+            intercept = True
+        if not intercept:
             data.ignore_connection = True
 
-    def request(self, flow: http.HTTPFlow) -> None:
+    def server_connect(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """The last gate: every connection mitmproxy is about to open. One an HTTP request of
+        ours was allowed on goes ahead; any other to a telemetry host (raw TCP or UDP inside
+        or instead of its TLS, anything a later addon started) only when every rule for the
+        host allows it: it was not read, so nothing of it may leave."""
+        server = data.server
+        if server.address is None:
+            return
+        host, port = str(server.address[0]), server.address[1]
+        if (data.client.id, host, port) in self._approved:
+            return
+        if self._connection_refused(host, port, server.sni):  # (the name this connection will send)
+            server.error = "blocked by telemetry-inspector"
+
+    def next_layer(self, nextlayer: Any) -> None:
+        """Traffic mitmproxy would relay as raw TCP or UDP (not HTTP inside a telemetry host's
+        TLS, or no TLS at all) is refused when any rule for the host is not allow. In upstream
+        mode this is the only gate: the connection opened is the upstream proxy's."""
+        chosen = nextlayer.layer
+        if not isinstance(chosen, (layers.TCPLayer, layers.UDPLayer)):
+            return
+        context = nextlayer.context
+        if context.server.address is None:
+            return
+        host, port = str(context.server.address[0]), context.server.address[1]
+        if self._connection_refused(host, port, context.client.sni):
+            nextlayer.layer = _Refused(context)
+
+    def _connection_refused(self, host: str, port: int, sni: str | None) -> bool:
+        try:
+            names = [("destination", host)]
+            if sni:
+                names.append(("sni", sni))
+            obs = Observation(method="CONNECT", url=f"tcp://{_authority(host)}:{port}/", transport="connection",
+                              names=tuple(names))
+            outcome = self.enforcer.decide(obs, tuple(names))
+        except Exception as exc:  # noqa: BLE001 - fail closed
+            self._decision_error(exc)
+            return True
+        if outcome.action == "allow":
+            return False
+        log.info("telemetry-inspector: refused a connection to %s:%s (%s)", host, port,
+                 outcome.decision.reason if outcome.decision else "")
+        return True
+
+    def client_disconnected(self, client: Any) -> None:
+        if self._approved:
+            self._approved = {key for key in self._approved if key[0] != client.id}
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Decide as soon as the request's head is read: before a byte of its body can be
+        forwarded, whatever the options."""
         if flow.response or flow.error or not flow.live:
             return
         try:
-            self._request(flow)
-        except Exception:  # noqa: BLE001 - fail closed for telemetry hosts
-            log.exception("telemetry-inspector: request hook failed")
-            host = flow.request.pretty_host.lower()
-            if self.catalogue.is_telemetry_host(host):
-                decision = self.rules.decide(None, None, host)
-                strict = [d for d in (self.rules.decide(p.id, p.vendor, host) for p in self.catalogue.policies
-                                      if any(_host_ok(h, host) for h in p.hosts))]
-                if decision.action != "allow" or any(d.action != "allow" for d in strict):
-                    self._answer(flow, "block")
+            self._decide(flow, final=False)
+        except Exception as exc:  # noqa: BLE001 - fail closed
+            self._fail_closed(flow, exc)
 
-    def _request(self, flow: http.HTTPFlow) -> None:
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.error or not flow.live:
+            return
+        state = flow.metadata.get("ti")
+        if flow.response and not (state and state.answered):
+            return  # answered by another addon (replay, a script): nothing goes out
+        if state is not None and state.failed:
+            return
+        try:
+            self._decide(flow, final=True)
+        except Exception as exc:  # noqa: BLE001 - fail closed
+            self._fail_closed(flow, exc)
+
+    def _decide(self, flow: http.HTTPFlow, final: bool) -> None:
+        """Both hooks: at `requestheaders` the head decides (the shape, if needed, waits for the
+        body); at `request` the body is there, and the destination is asked again (another
+        addon may have rewritten it)."""
+        state: _FlowState | None = flow.metadata.get("ti")
         is_upgrade = flow.request.headers.get("upgrade", "").lower() == "websocket"
-        obs = request_observation(flow, session=self.session)
+        names = flow_names(flow)
+        obs = request_observation(flow, session=self.session, names=names)
         if is_upgrade:
             obs = _with_transport(obs, "websocket")
-        candidates = self.catalogue.candidates(obs)
-        if not candidates:
-            if self.catalogue.is_telemetry_host(obs.host) or (self.discover and looks_like_telemetry(obs)):
-                decision = self.rules.decide(None, None, obs.host)
-                flow.metadata["ti"] = (decision, None)
-                if decision.action != "allow":
-                    self._answer(flow, decision.action, obs, None)
-                    if not is_upgrade:
-                        self.worker_submit(obs, decision, None)
-                elif not is_upgrade:
-                    flow.metadata["ti_obs"] = obs
+        select = (lambda candidates: self._select(obs, candidates)) if final else None
+        outcome = self.enforcer.decide(obs, names, select)
+        if state is not None and STRICTNESS[state.outcome.action] > STRICTNESS[outcome.action] \
+                and not state.outcome.pending:
+            outcome = state.outcome  # what was decided on the head stands, or a stricter one
+        if outcome.decision is None:
+            flow.metadata.pop("ti", None)
+            return  # not telemetry
+        flow.request.stream = False  # the body is held until the decision (see configure)
+        state = _FlowState(outcome, names)
+        flow.metadata["ti"] = state
+        if outcome.pending:
             return
-        decisions = [self.rules.decide(p.id, p.vendor, obs.host) for p in candidates]
-        if len({d.action for d in decisions}) == 1 and len({repr(p.sinkhole) for p in candidates}) == 1:
-            # Every candidate gets the same answer: no need to decode on the event loop to tell
-            # them apart; the worker matches and decodes once.
-            policy = candidates[0] if len(candidates) == 1 else None
-            decision, answer_as = decisions[0], candidates[0]
-        else:
-            policy = answer_as = self._select(obs, candidates)
-            if policy is not None:
-                decision = self.rules.decide(policy.id, policy.vendor, obs.host)
-            else:  # shape undecidable: the strictest action of the candidates (fail closed)
-                decision = self.rules.decide_any([(p.id, p.vendor) for p in candidates], obs.host)
-        flow.metadata["ti"] = (decision, policy.id if policy else None)
+        decision = outcome.decision
+        policy_id = outcome.policy.id if outcome.policy else None
         if decision.action != "allow":
-            self._answer(flow, decision.action, obs, answer_as)
+            if not final:
+                # Answered now: mitmproxy reads the rest of the body and never connects upstream.
+                self._answer(flow, decision.action, obs, outcome.answer_as)
+                state.answered = True
+                return
+            if not state.answered or flow.response is None:
+                self._answer(flow, decision.action, obs, outcome.answer_as)
+                state.answered = True
+            if decision.action == "block" and self.block_mode == "kill":
+                flow.response = None
+                flow.kill()
             if not is_upgrade:
-                self.worker_submit(obs, decision, policy.id if policy else None)
-        elif not is_upgrade:
-            flow.metadata["ti_obs"] = obs
+                self.worker_submit(obs, decision, policy_id)
+        elif final:
+            # server_connect lets this client's connection to the destination open
+            self._approved.add((flow.client_conn.id, flow.request.host, flow.request.port))
+            if not is_upgrade:
+                flow.metadata["ti_obs"] = (obs, decision, policy_id)
 
     def _select(self, obs: Observation, candidates: list[Policy]) -> Policy | None:
-        """Choose among candidates; shape conditions need the decoded body (bounded)."""
-        if not any(p.shape for p in candidates):
-            return candidates[0]
-        try:
-            policy, decoded = self.pipeline.match_and_decode(obs)
-        except Exception:  # noqa: BLE001 - undecidable: the caller fails closed
+        """Which candidate's shape the body has; bounded, keyless work on the event loop. None:
+        it cannot be told within the bounds (the caller takes the strictest)."""
+        if len(obs.body) > SHAPE_MAX_BODY:
             return None
-        if not decoded.structured and any(issue.code == "decode-error" for issue in decoded.issues):
-            return None  # the shape could not be read (too large, corrupt): the caller fails closed
-        return policy
+        pipeline = self._shape_pipeline()
+        cache: dict[str, Any] = {}
+        for policy in candidates:
+            decoded = cache.get(policy.location)
+            if decoded is None:
+                decoded = cache[policy.location] = pipeline.decode_at(obs, policy.location)
+            if not decoded.structured and any(issue.code == "decode-error" for issue in decoded.issues):
+                return None
+            if not policy.shape or policy.matches_shape(decoded.value):
+                return policy
+        return None
+
+    def _shape_pipeline(self) -> Pipeline:
+        if self._shape_key != id(self.catalogue):
+            self._shape, self._shape_key = Pipeline(self.catalogue, Keyring(), SHAPE_LIMITS), id(self.catalogue)
+        return self._shape
+
+    def _fail_closed(self, flow: http.HTTPFlow, exc: BaseException) -> None:
+        self._decision_error(exc)
+        state = _FlowState(Outcome(Decision("block", None, "an error while deciding")), ())
+        state.failed = state.answered = True
+        flow.metadata["ti"] = state
+        if self.block_mode == "kill":
+            flow.kill()
+        else:
+            flow.response = http.Response.make(*_block_response(self.block_status))
+
+    def _decision_error(self, exc: BaseException) -> None:
+        """One warning line per kind of error, then every 1,000th with the count."""
+        kind = type(exc).__name__
+        with self._stats_lock:
+            count = self.decision_errors[kind] = self.decision_errors.get(kind, 0) + 1
+        if count == 1 or count % 1000 == 0:
+            log.warning("telemetry-inspector: error while deciding a request (%s: %s); blocked it "
+                        "(fail closed), %d so far", kind, str(exc)[:200].replace("\n", " "), count)
 
     def response(self, flow: http.HTTPFlow) -> None:
-        obs = flow.metadata.pop("ti_obs", None)
-        if obs is not None:
-            decision, policy_id = flow.metadata.get("ti", (Decision("allow", None), None))
+        pending = flow.metadata.pop("ti_obs", None)
+        if pending is not None:
+            obs, decision, policy_id = pending
             if flow.response is not None:  # the request as seen in the request hook, plus the answer
                 obs = _replace(obs, response_status=flow.response.status_code,
                                response_headers=header_fields(flow.response.headers))
@@ -383,14 +528,15 @@ class TelemetryInspector:
         message = flow.websocket.messages[-1]
         if not message.from_client:
             return
-        meta = flow.metadata.get("ti")
-        if meta is None:
+        state = flow.metadata.get("ti")
+        if state is None or state.outcome.decision is None:
             return
-        decision, policy_id = meta
+        decision = state.outcome.decision
         url = flow.request.pretty_url.replace("https://", "wss://", 1).replace("http://", "ws://", 1)
         headers = header_fields(flow.request.headers)
         obs = websocket_message_observation(url, headers, message, len(flow.websocket.messages) - 1,
                                             self.session, "")
+        obs = _replace(obs, names=state.names)
         if decision.action != "allow":
             message.drop()  # belt and braces: the upgrade was already answered locally
         self.worker_submit(obs, decision, None)
@@ -415,9 +561,33 @@ class TelemetryInspector:
         flow.response = http.Response.make(answer.status, answer.body, dict(answer.headers))
 
 
-def _host_ok(pattern: str, host: str) -> bool:
-    from inspector.core.policy import host_matches
-    return host_matches(pattern, host)
+class _Refused(layer.Layer):
+    """Closes the client's connection; opens none to the server."""
+
+    def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if isinstance(event, events.Start):
+            yield commands.CloseConnection(self.context.client)
+
+
+class _FlowState:
+    """What was decided for one flow (kept in flow.metadata["ti"])."""
+
+    __slots__ = ("outcome", "names", "answered", "failed")
+
+    def __init__(self, outcome: Outcome, names: tuple[tuple[str, str], ...]) -> None:
+        self.outcome = outcome
+        self.names = names
+        self.answered = False  # our local answer is on the flow
+        self.failed = False    # deciding raised: blocked, nothing more to do
+
+
+def _block_response(status: int) -> tuple[int, bytes, dict[str, str]]:
+    answer = block_answer(status)
+    return answer.status, answer.body, dict(answer.headers)
+
+
+def _authority(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _with_transport(obs: Observation, transport: str) -> Observation:
