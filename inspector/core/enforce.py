@@ -120,7 +120,7 @@ class Enforcer:
         pending = any(outcome.pending for _, _, outcome in results)
         decision = best.decision
         assert decision is not None
-        if best_role != "destination" and best_role != results[0][0]:
+        if best_role != "destination":
             decision = decision.explained(f"{ROLE_WORDS.get(best_role, best_role)} names {best_name}")
         return Outcome(decision, best.policy, best.answer_as, pending)
 

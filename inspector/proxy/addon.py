@@ -258,8 +258,11 @@ class TelemetryInspector:
             if (name in updated or not updated) and hasattr(opts, name):
                 value = getattr(opts, name)
                 if value != safe and not (safe == [] and not value):
-                    log.warning("telemetry-inspector: %s=%s is ignored: %s", name,
-                                ",".join(value) if isinstance(value, (list, tuple)) else value, why)
+                    # eager is mitmproxy's default: replaced quietly unless someone asked for it
+                    explicit = bool(updated) and len(updated) < len(list(opts.keys()))
+                    level = logging.WARNING if explicit or name != "connection_strategy" else logging.INFO
+                    log.log(level, "telemetry-inspector: %s=%s is ignored: %s", name,
+                            ",".join(value) if isinstance(value, (list, tuple)) else value, why)
                     opts.update(**{name: safe})
 
     def running(self) -> None:
