@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -10,10 +11,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Iterable
 
+import re2
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 
 from inspector.core.fastcheck import compile_errors
+from inspector.core.files import read_regular
 from inspector.core.findings import Citation
 from inspector.core.observation import Observation
 from inspector.core.destination import normalize_host, normalize_path
@@ -31,7 +34,9 @@ _FORMAT_PATTERNS = {
         r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:?\d{2})?$"),
     "semver": re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$"),
     "sha256-hex": re.compile(r"^[0-9a-f]{64}$"),
-    "email": re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+    # (the domain's first dot after its first character: `[^@\s]+\.[^@\s]+` would rescan the
+    # rest of the value at every dot, quadratic in a hostile value)
+    "email": re.compile(r"^[^@\s]+@[^@\s][^@\s.]*\.[^@\s]+$"),
     "hostname": re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"),
 }
 
@@ -483,9 +488,46 @@ def host_matches(pattern: str, host: str) -> bool:
 
 
 def path_matches(pattern: str, path: str) -> bool:
+    """`re:REGEX` (whole path, RE2: linear time) or a glob."""
     if pattern.startswith("re:"):
-        return re.fullmatch(pattern[3:], path) is not None
+        compiled = user_regex(pattern[3:])
+        return compiled is not None and compiled.fullmatch(path) is not None
     return fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path.rstrip("/"), pattern.rstrip("/"))
+
+
+# A policy's regular expressions are matched against what a client sends. Python's engine
+# backtracks: `(a|aa)+x` takes seconds on a 40-character path. RE2 runs in time linear in the
+# text, and refuses what it cannot do so (backreferences, lookaround).
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is reported as a policy problem, not on stderr
+
+
+class UnsafeRegex(ValueError):
+    """A pattern the linear-time engine (RE2) cannot compile."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile_re2(pattern: str) -> tuple[Any, str]:
+    """(compiled, "") or (None, why RE2 refuses it); a refusal is cached too."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS), ""
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        return None, reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+
+
+def compile_user_regex(pattern: str) -> Any:
+    """A policy author's regex compiled with RE2 (`search`, `fullmatch`, `finditer`, `groupindex`
+    like `re`); raises UnsafeRegex for what RE2 cannot run in linear time."""
+    compiled, reason = _compile_re2(pattern)
+    if compiled is None:
+        raise UnsafeRegex(reason)
+    return compiled
+
+
+def user_regex(pattern: str) -> Any | None:
+    """`compile_user_regex`, or None for a pattern RE2 refuses (it then matches nothing)."""
+    return _compile_re2(pattern)[0]
 
 
 _DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
@@ -501,21 +543,77 @@ def parse_duration(text: str) -> float:
 
 # ---------------------------------------------------------------- loading
 
-def _node_lines(node: yaml.Node, path: tuple[Any, ...] = (), out: dict[tuple[Any, ...], int] | None = None
-                ) -> dict[tuple[Any, ...], int]:
-    """Map each YAML path to its 1-based line number."""
-    out = {} if out is None else out
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _node_lines(value_node, path + (key,), out)
-            out[path + (key,)] = key_node.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _node_lines(item, path + (i,), out)
+MAX_POLICY_BYTES = 4 * 1024 * 1024  # the largest built-in policy is 20 KB
+MAX_POLICY_DEPTH = 64  # nesting of YAML collections; the built-ins reach 10
+
+
+class _YamlRefused(Exception):
+    """A policy's YAML uses what policies may not (an alias, too deep a nesting)."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _node_lines(root: yaml.Node) -> dict[tuple[Any, ...], int]:
+    """Map each YAML path to its 1-based line number (a member's: its key's line).
+
+    Iterative, and refuses a node met twice — an alias (`*name`): it repeats a node without
+    repeating its text, so nine nested ones make a 530-byte file expand to 10⁹ nodes when
+    walked (the "billion laughs") — and nesting deeper than MAX_POLICY_DEPTH."""
+    out: dict[tuple[Any, ...], int] = {(): root.start_mark.line + 1}
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, tuple[Any, ...], int]] = [(root, (), 1)]
+    while stack:
+        node, path, depth = stack.pop()
+        if id(node) in seen:
+            raise _YamlRefused(None, "YAML aliases are not allowed")
+        seen.add(id(node))
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and depth > MAX_POLICY_DEPTH:
+            raise _YamlRefused(node.start_mark.line + 1,
+                               f"YAML nested deeper than {MAX_POLICY_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                # a complex key (`? [a, b]`) has no name; the constructor refuses it anyway
+                key = key_node.value if isinstance(key_node, yaml.ScalarNode) else f"<key at line {key_node.start_mark.line + 1}>"
+                out[path + (key,)] = key_node.start_mark.line + 1
+                stack.append((value_node, path + (key,), depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                out[path + (i,)] = item.start_mark.line + 1
+                stack.append((item, path + (i,), depth + 1))
     return out
+
+
+def _first_alias(text: str) -> tuple[int | None, str]:
+    """The line and name of the first alias in `text` (for the message; parses the events again)."""
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                return event.start_mark.line + 1, f" (*{str(event.anchor)[:40]})"
+    except yaml.YAMLError:
+        pass
+    return None, ""
+
+
+def _check_nesting(text: str) -> None:
+    """Refuse deep nesting before libyaml composes it: its composer recurses in C, and a
+    200 KB file of `[[[[…` overflows the stack (a crash, not an exception).
+
+    Every nesting level starts with one of `[{-:?` (a flow collection, a block sequence entry,
+    a block mapping's key): when the text holds few of them, it cannot nest deeply, and the
+    events (a second parse) are not needed."""
+    if sum(text.count(c) for c in "[{-:?") <= 2 * MAX_POLICY_DEPTH + 1000:
+        return  # at most ~1,100 levels: libyaml composes that safely; _node_lines then bounds it
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_POLICY_DEPTH:
+                raise _YamlRefused(event.start_mark.line + 1,
+                                   f"YAML nested deeper than {MAX_POLICY_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def _line_for(lines: dict[tuple[Any, ...], int], path: Iterable[Any]) -> int | None:
@@ -531,20 +629,29 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10× faster
 def parse_policy_text(text: str, origin: str, builtin: bool = False) -> Policy:
     """Parse and validate one policy document; raises PolicyError with line-numbered problems."""
     try:
+        _check_nesting(text)
         loader = _Loader(text)  # one parse gives both the node tree (for line numbers) and the data
         try:
             node = loader.get_single_node()
+            # lines first: _node_lines refuses aliases before anything walks their expansion
+            lines = _node_lines(node) if node is not None else {}
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
+    except _YamlRefused as exc:
+        line, name = (exc.line, "") if exc.line is not None else _first_alias(text)
+        raise PolicyError(origin, [(line, f"{exc}{name}")]) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise PolicyError(origin, [(line, f"YAML syntax error: {problem}")]) from None
+    except (ValueError, OverflowError) as exc:  # a scalar the constructor cannot convert (2020-13-45, a 5,000-digit int)
+        raise PolicyError(origin, [(None, f"YAML value error: {str(exc).splitlines()[0][:200]}")]) from None
+    except RecursionError:
+        raise PolicyError(origin, [(None, f"YAML nested deeper than {MAX_POLICY_DEPTH} levels")]) from None
     if node is None or not isinstance(data, dict):
         raise PolicyError(origin, [(1, "a policy must be a YAML mapping (id, vendor, product, …)")])
-    lines = _node_lines(node)
     problems: list[tuple[int | None, str]] = []
     for error in sorted(_POLICY_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -577,11 +684,23 @@ def _semantic_problems(data: dict[str, Any], lines: dict[tuple[Any, ...], int]
                        ) -> list[tuple[int | None, str]]:
     problems: list[tuple[int | None, str]] = []
 
-    def check_regex(pattern: str, path: tuple[Any, ...]) -> None:
+    def check_regex(pattern: str, path: tuple[Any, ...]) -> bool:
+        """Both engines must take it: RE2 so that matching is linear in the (hostile) text,
+        Python's because the audit's claim and field checks still use `re` (same syntax)."""
+        where = ".".join(map(str, path))
         try:
             re.compile(pattern)
-        except re.error as exc:
-            problems.append((_line_for(lines, path), f"{'.'.join(map(str, path))}: bad regular expression: {exc}"))
+        except (re.error, OverflowError, RecursionError) as exc:
+            problems.append((_line_for(lines, path), f"{where}: bad regular expression: {exc}"))
+            return False
+        try:
+            compile_user_regex(pattern)
+        except UnsafeRegex as exc:
+            problems.append((_line_for(lines, path),
+                             f"{where}: regular expression not supported by the linear-time engine (RE2): "
+                             f"{exc}; backreferences and lookaround are not allowed"))
+            return False
+        return True
 
     for i, pattern in enumerate(data["match"].get("paths", [])):
         if pattern.startswith("re:"):
@@ -594,8 +713,7 @@ def _semantic_problems(data: dict[str, Any], lines: dict[tuple[Any, ...], int]
         for param in needs:
             if param not in claim:
                 problems.append((_line_for(lines, base), f"claims.{i}: check {check} needs '{param}'"))
-        if "pattern" in claim:
-            check_regex(claim["pattern"], base + ("pattern",))
+        if "pattern" in claim and check_regex(claim["pattern"], base + ("pattern",)):
             if check == "anonymised-values" and not re.compile(claim["pattern"]).groupindex:
                 problems.append((_line_for(lines, base + ("pattern",)),
                                  f"claims.{i}.pattern: anonymised-values needs named groups, e.g. (?P<TABLE_NAME>[^/]+)"))
@@ -679,8 +797,10 @@ def _build(data: dict[str, Any], origin: str, builtin: bool) -> Policy:
 
 
 def load_policy_file(path: Path, builtin: bool = False) -> Policy:
+    """Read and parse one policy file: a regular file (a FIFO would block the read forever, a
+    device never end) of at most MAX_POLICY_BYTES."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_POLICY_BYTES).decode("utf-8")
     except OSError as exc:
         raise PolicyError(str(path), [(None, f"cannot read: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
@@ -717,7 +837,12 @@ class Catalogue:
                 catalogue._add_text(text, f"builtin:{name}", builtin=True)
         for path in paths:
             path = Path(path)
-            files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+            try:
+                # (a FIFO or device among them is refused by load_policy_file, without blocking)
+                files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
+            except OSError as exc:
+                catalogue.problems.append(PolicyError(str(path), [(None, f"cannot list: {exc.strerror or exc}")]))
+                continue
             if path.is_dir() and not files and strict:
                 catalogue.problems.append(PolicyError(str(path), [(None, "no .yaml policy files in this directory")]))
             for file in files:
