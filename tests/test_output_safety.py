@@ -511,3 +511,21 @@ async def test_tui_shows_hostile_data_literally(events, catalogue, tmp_path):
         reports = list(tmp_path.glob("telemetry-report-*.md"))
         assert len(reports) == 1 and mode(reports[0]) == 0o600
         assert_shown(reports[0].read_text())
+
+
+async def test_tui_vendors_view_shows_policy_text_literally_and_rules_by_id(tmp_path):
+    from inspector.tui.app import InspectorApp
+
+    hostile = POLICY.replace("vendor: Demo", 'vendor: "[@click=app.quit]V[/] [bold]W \\e]0;x\\a"')
+    catalogue = Catalogue([parse_policy_text(hostile, "demo.yaml")])
+    app = InspectorApp(catalogue, export_dir=tmp_path)
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.press("v")
+        await pilot.pause()
+        table = app.screen.query_one("#vendors-table")
+        cell = table.get_row_at(0)[1]
+        shown = str(table._get_row_renderables(0).cells[1])  # as the table draws it
+        assert shown == "[@click=app.quit]V[/] [bold]W \\x1b]0;x\\x07", (cell, shown)
+        await pilot.press("b")
+        await pilot.pause()
+        assert app.rules.decide("demo-pixel", "Demo", "t.demo.example").action == "block"

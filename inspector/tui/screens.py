@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Callable
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
@@ -12,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 
 from inspector.core.policy import Catalogue
+from inspector.core.textsafe import safe_line
 from inspector.tui.feed import VendorTally
 
 
@@ -63,7 +65,9 @@ class VendorsScreen(Screen[None]):
         row = table.cursor_row
         table.clear()
         for values in self._rows():
-            table.add_row(*values, key=values[0])
+            # DataTable reads a str cell as Rich markup: policy fields and rule targets (a host
+            # taken from the traffic) are escaped for it, and made visible.
+            table.add_row(*(escape(safe_line(v)) for v in values), key=values[0])
         if table.row_count:
             table.move_cursor(row=min(row, table.row_count - 1))
 
@@ -71,7 +75,8 @@ class VendorsScreen(Screen[None]):
         table = self.query_one(DataTable)
         if not table.row_count:
             return
-        policy_id = str(table.get_row_at(table.cursor_row)[0])
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        policy_id = str(row_key.value)  # the id itself: the cell holds it escaped for display
         self._set_rule(policy_id, action)
         self.reload()
 
