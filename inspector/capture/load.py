@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
+from inspector.core.files import FileTooLarge, kind_of, open_regular, read_regular
 from inspector.core.observation import Observation
+from inspector.core.textsafe import safe_line
 
 MAX_RAW = 64 * 1024 * 1024
+
+# Told about an entry of a capture that cannot be audited (the rest of the capture still is).
+ProblemSink = Callable[[str], None]
 
 
 class CaptureError(Exception):
     """An unreadable capture: one line for the user."""
+
+
+def warn_on_stderr(problem: str) -> None:
+    """The default ProblemSink: one escaped line on stderr (the capture wrote the text in it)."""
+    sys.stderr.write(f"warning: {safe_line(problem)}\n")
+    sys.stderr.flush()
 
 
 def sniff_kind(path: Path) -> str:
@@ -22,7 +36,7 @@ def sniff_kind(path: Path) -> str:
         return "har"
     if suffix in (".mitm", ".flows", ".flow", ".dump"):
         return "mitm"
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:  # a FIFO named capture.bin must not block the sniff
         head = handle.read(4096)
     stripped = head.lstrip()
     if stripped.startswith(b'{"format": "telemetry-inspector-store"'):
@@ -37,13 +51,29 @@ def sniff_kind(path: Path) -> str:
     return "raw"
 
 
-def load_capture(path: Path, session: str | None = None) -> Iterator[Observation]:
-    """Observations in capture order. Raises CaptureError for unreadable input."""
+def _check_regular(path: Path) -> None:
+    """A capture is a regular file: a FIFO blocks its reader forever, a device never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise CaptureError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise CaptureError(f"{path} is a directory, not a capture file")
+    if not stat.S_ISREG(mode):
+        raise CaptureError(f"{path}: {kind_of(mode)}, not a regular file; not read")
+
+
+def load_capture(path: Path, session: str | None = None,
+                 on_problem: ProblemSink | None = None) -> Iterator[Observation]:
+    """Observations in capture order. Raises CaptureError for unreadable input.
+
+    An entry that cannot be audited (a HAR entry whose URL does not parse, say) is skipped and
+    reported to `on_problem` as one line naming the file and the entry (default: stderr)."""
     if not path.exists():
         raise CaptureError(f"no such file: {path}")
-    if path.is_dir():
-        raise CaptureError(f"{path} is a directory, not a capture file")
+    _check_regular(path)
     session = session or path.name
+    problems = on_problem or warn_on_stderr
     try:
         kind = sniff_kind(path)
     except OSError as exc:
@@ -51,7 +81,7 @@ def load_capture(path: Path, session: str | None = None) -> Iterator[Observation
     try:
         if kind == "har":
             from inspector.capture.har import read_har
-            yield from read_har(path, session)
+            yield from read_har(path, session, problems)
         elif kind == "mitm":
             from inspector.capture.mitm import read_mitm
             yield from read_mitm(path, session)
@@ -62,8 +92,10 @@ def load_capture(path: Path, session: str | None = None) -> Iterator[Observation
             yield from read_raw(path, session)
     except CaptureError:
         raise
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
         raise CaptureError(str(exc).splitlines()[0][:300] or f"{path}: unreadable capture") from None
+    except RecursionError:
+        raise CaptureError(f"{path}: nested too deeply to read") from None
     except OSError as exc:
         raise CaptureError(f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -78,15 +110,16 @@ def raw_observation(data: bytes, name: str, session: str = "default") -> Observa
 
 
 def read_raw(path: Path, session: str) -> Iterator[Observation]:
-    size = path.stat().st_size
-    if size > MAX_RAW:
-        raise CaptureError(f"{path}: {size} bytes is larger than the {MAX_RAW} byte limit for raw payloads")
-    yield raw_observation(path.read_bytes(), path.name, session)
+    try:
+        data = read_regular(path, MAX_RAW)
+    except FileTooLarge as exc:
+        raise CaptureError(f"{path}: {exc.size} bytes is larger than the {MAX_RAW} byte limit for raw payloads") from None
+    yield raw_observation(data, path.name, session)
 
 
 def is_json(data: bytes) -> bool:
     try:
         json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
     return True

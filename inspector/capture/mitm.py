@@ -11,6 +11,7 @@ from mitmproxy import http, io
 from mitmproxy.exceptions import FlowReadException
 
 from inspector.core.enforce import mismatch
+from inspector.core.files import open_regular
 from inspector.core.observation import Observation
 
 
@@ -80,7 +81,7 @@ def websocket_message_observation(url: str, headers: tuple[tuple[str, str], ...]
 
 
 def read_mitm(path: Path, session: str) -> Iterator[Observation]:
-    with path.open("rb") as handle:
+    with open_regular(path) as handle:  # a FIFO or device is refused, never waited on
         reader = io.FlowReader(handle)
         try:
             for index, flow in enumerate(reader.stream()):

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import json
+import math
 import re
+import sys
+import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote, unquote_to_bytes
 
-from inspector.core.keys import WEAK_ALGORITHMS, Keyring
+from inspector.core.keys import MAX_JWE_RECIPIENTS, MAX_PBES2_ITERATIONS, WEAK_ALGORITHMS, Keyring
 
 try:  # brotli is a dependency, but a broken install must not break every other layer
     import brotli as _brotli
@@ -34,9 +38,38 @@ class Limits:
     max_depth: int = 64
     max_layers: int = 8
     max_nested_json: int = 64  # how many string fields may themselves be decoded as JSON
+    max_jwe_recipients: int = MAX_JWE_RECIPIENTS  # a JSON JWE naming more is refused, untried
+    max_pbes2_iterations: int = MAX_PBES2_ITERATIONS  # a PBES2 `p2c` above this is refused, untried
+    # Wall-clock time for one decode, checked between layers and between decryption attempts.
+    # Each step is already bounded by the sizes above; this bounds how many an attacker chains.
+    max_decode_seconds: float = 5.0
 
 
 DEFAULT_LIMITS = Limits()
+
+
+class Budget:
+    """The time one payload's decoding may take, checked between layers and decryption attempts.
+
+    Pass one to `Decoder.decode` to share it between several decodes of one event; by default
+    each decode gets `Limits.max_decode_seconds` of its own."""
+
+    __slots__ = ("seconds", "deadline", "_clock")
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self.deadline = clock() + seconds
+
+    def exceeded(self) -> bool:
+        """True once the deadline has passed."""
+        return self._clock() > self.deadline
+
+    def check(self, step: str) -> None:
+        """Stop decoding (a decode-error issue) once the deadline has passed."""
+        if self._clock() > self.deadline:
+            raise _Stop("decode-error",
+                        f"decoding took longer than its budget of {self.seconds:g} s; stopped before {step}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +100,7 @@ class Layer:
 class Issue:
     """Something the decoder could not do. `code` is a finding code."""
 
-    code: str  # decode-error, unverifiable-encrypted, weak-algorithm
+    code: str  # decode-error, unverifiable-encrypted, weak-algorithm, number-out-of-range
     message: str
     path: str = ""
 
@@ -195,19 +228,151 @@ def _depth(value: Any, limit: int) -> int:
     return deepest
 
 
-def parse_json(text: str, limits: Limits) -> Any:
-    """json.loads, bounded in nesting depth."""
-    # Deeply nested input makes the C scanner recurse; count brackets cheaply first
-    # when the text is large enough for that to matter.
+# A JSON number Python cannot hold as a number — an integer with more digits than int() converts
+# (sys.get_int_max_str_digits, 4300 by default), a float that overflows to infinity — and the
+# NaN/Infinity literals json.loads accepts although JSON has none. Such a value is kept as its
+# original text: later writers would otherwise fail on it, or write `Infinity`, which is not JSON.
+class _KeptNumber(str):
+    """A number's original text, until `_settle` reports it and turns it into a plain str."""
+
+    __slots__ = ()
+
+
+_KEPT = itertools.count()  # advanced for each _KeptNumber made: tells a parse whether to look
+
+
+def _kept(text: str) -> _KeptNumber:
+    next(_KEPT)
+    return _KeptNumber(text)
+
+
+def _parse_float(text: str) -> float | str:
+    value = float(text)
+    return _kept(text) if math.isinf(value) else value
+
+
+def _parse_int(text: str) -> int | str:
     try:
-        value = json.loads(text)
-    except RecursionError:
+        return int(text)
+    except ValueError:  # more digits than int() converts
+        return _kept(text)
+
+
+# The usual parse leaves integers to the C fast path; only a text with an over-long integer
+# (a ValueError from that path) is parsed again with the integer hook.
+_JSON = json.JSONDecoder(parse_float=_parse_float, parse_constant=_kept)
+_JSON_LONG_INTS = json.JSONDecoder(parse_float=_parse_float, parse_int=_parse_int, parse_constant=_kept)
+# A lone surrogate can only come from a \uD800–\uDFFF escape (the text itself is valid UTF-8).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _child(path: str, key: Any) -> str:
+    """The path of a member (`a.b`) or an item (`a[3]`), as findings name it."""
+    if isinstance(key, str):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{key}]"
+
+
+def _join(base: str, relative: str) -> str:
+    """A path relative to the value at `base`, made whole."""
+    if not relative:
+        return base
+    if not base or relative.startswith("["):
+        return base + relative
+    return f"{base}.{relative}"
+
+
+def _number_message(text: str) -> str:
+    shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text)} characters)"
+    if text in ("NaN", "Infinity", "-Infinity"):
+        why = "is not a JSON number"
+    elif any(c in text for c in ".eE"):
+        why = "is out of the range of a 64-bit float"
+    else:
+        why = f"has more digits than Python converts to an integer ({sys.get_int_max_str_digits()})"
+    return f"the number {shown} {why}; kept as text"
+
+
+def _clean_text(text: str, path: str, issues: list[Issue]) -> str:
+    """`text` with lone surrogates (which UTF-8 cannot encode) replaced by U+FFFD, reported."""
+    if text.isascii() or _LONE_SURROGATE.search(text) is None:
+        return text
+    issues.append(Issue("decode-error", "lone surrogate (a \\uD800–\\uDFFF escape without its pair) "
+                                        "in a JSON string; replaced with U+FFFD", path))
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+def _settle_scalar(node: Any, path: str, issues: list[Issue]) -> Any:
+    if type(node) is _KeptNumber:
+        issues.append(Issue("number-out-of-range", _number_message(node), path))
+        return str(node)  # a plain str: nothing downstream needs to know the subclass
+    if isinstance(node, str):
+        return _clean_text(node, path, issues)
+    return node
+
+
+def _settle(value: Any) -> tuple[Any, list[Issue]]:
+    """Kept numbers as plain text and lone surrogates replaced, in place; an issue for each."""
+    issues: list[Issue] = []
+    value = _settle_scalar(value, "", issues)
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            if not all(k.isascii() for k in node):
+                # a key's own path would hold the surrogate: report it at its object
+                items = [(_clean_text(k, path, issues), v) for k, v in node.items()]
+                node.clear()
+                node.update(items)
+            for key, child in node.items():
+                if isinstance(child, (dict, list)):
+                    stack.append((child, _child(path, key)))
+                else:
+                    fixed = _settle_scalar(child, _child(path, key), issues)
+                    if fixed is not child:
+                        node[key] = fixed
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                if isinstance(child, (dict, list)):
+                    stack.append((child, _child(path, index)))
+                else:
+                    fixed = _settle_scalar(child, _child(path, index), issues)
+                    if fixed is not child:
+                        node[index] = fixed
+    return value, issues
+
+
+def load_json(text: str) -> tuple[Any, list[Issue]]:
+    """json.loads that never fails on a number nor keeps a lone surrogate.
+
+    Numbers Python cannot hold are kept as their text (a `number-out-of-range` issue each) and
+    lone surrogates replaced with U+FFFD (a `decode-error` issue each); paths are relative to
+    the value. Raises ValueError for text that is not JSON, RecursionError for deep nesting."""
+    before = next(_KEPT)
+    try:
+        value = _JSON.decode(text)
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise
+        value = _JSON_LONG_INTS.decode(text)
+    kept = next(_KEPT) - before > 1  # (another thread's parse can only make this look again)
+    if not kept and ("\\u" not in text or _SURROGATE_ESCAPE.search(text) is None):
+        return value, []
+    return _settle(value)
+
+
+def parse_json(text: str, limits: Limits) -> tuple[Any, list[Issue]]:
+    """`load_json`, bounded in nesting depth: the value and its issues."""
+    try:
+        value, issues = load_json(text)
+    except RecursionError:  # the C scanner recurses per level
         raise _Stop("decode-error", f"json: nesting deeper than {limits.max_depth} levels") from None
     except ValueError as exc:
-        raise _Stop("decode-error", f"json: {exc}") from None
+        raise _Stop("decode-error", f"json: {str(exc)[:200]}") from None
     if _depth(value, limits.max_depth) > limits.max_depth:
         raise _Stop("decode-error", f"json: nesting deeper than {limits.max_depth} levels")
-    return value
+    return value, issues
 
 
 def _b64decode(data: bytes) -> tuple[bytes, str] | None:
@@ -270,9 +435,14 @@ class Decoder:
         self.limits = limits
 
     def decode(self, data: bytes, location: str = "body",
-               content_encoding: str | None = None, content_type: str | None = None) -> Decoded:
-        """Decode `data` found at `location` (already extracted from the request)."""
+               content_encoding: str | None = None, content_type: str | None = None,
+               budget: Budget | None = None) -> Decoded:
+        """Decode `data` found at `location` (already extracted from the request).
+
+        `budget`: the time left for this event's decoding (default: `Limits.max_decode_seconds`)."""
         result = Decoded(layers=[Layer(location)])
+        if budget is None:
+            budget = Budget(self.limits.max_decode_seconds)
         try:
             if len(data) > self.limits.max_body:
                 raise _Stop("decode-error",
@@ -284,10 +454,12 @@ class Decoder:
                     if coding in ("x-gzip",):
                         coding = "gzip"
                     if coding not in ("gzip", "deflate", "br"):
-                        raise _Stop("decode-error", f"unsupported Content-Encoding: {coding}")
+                        raise _Stop("decode-error", f"unsupported Content-Encoding: {coding[:40]}")
+                    budget.check(f"{coding} (Content-Encoding)")
                     data = self._inflate(data, coding)
                     result.layers.append(Layer(coding, {"via": "content-encoding"}))
-            self._peel(data, result, form_hint=bool(content_type and "x-www-form-urlencoded" in content_type.lower()))
+            self._peel(data, result, budget,
+                       form_hint=bool(content_type and "x-www-form-urlencoded" in content_type.lower()))
         except _Stop as stop:
             result.issues.append(stop.issue)
         except RecursionError:
@@ -307,8 +479,9 @@ class Decoder:
                 return _decompress(data, "raw-deflate", self.limits)
         return _decompress(data, coding, self.limits)
 
-    def _peel(self, data: bytes, result: Decoded, form_hint: bool = False) -> None:
+    def _peel(self, data: bytes, result: Decoded, budget: Budget, form_hint: bool = False) -> None:
         for _ in range(self.limits.max_layers + 1):
+            budget.check(f"layer {len(result.layers)}")
             if len(result.layers) > self.limits.max_layers + 1:
                 raise _Stop("decode-error", f"more than {self.limits.max_layers} encoding layers")
             if len(data) > self.limits.max_decompressed:
@@ -336,27 +509,26 @@ class Decoder:
                     raise _Stop("decode-error", "binary data (control characters), not a known encoding")
             first = text[0]
             if first in "{[\"" or text in ("true", "false", "null") or re.match(r"^-?\d", text) and _is_json_number(text):
-                if first in "{[" or first == '"':
-                    value = parse_json(text, self.limits)
-                else:
-                    value = json.loads(text)
+                # bare numbers too: `1e999` or 5,000 digits must become text, not inf or a ValueError
+                value, issues = parse_json(text, self.limits)
                 if _jwe_json_like(value):
-                    data = self._open_jwe(value, result)
+                    data = self._open_jwe(value, result, budget)
                     if data is None:
                         return
                     continue
                 result.layers.append(Layer("json"))
-                if isinstance(value, str) and len(result.layers) <= self.limits.max_layers:
+                if first == '"' and isinstance(value, str) and len(result.layers) <= self.limits.max_layers:
                     # a JSON string holding another encoding (seen: JSON-quoted Base64)
                     inner = value.encode("utf-8")
                     if _b64decode(inner) or _JWE_COMPACT_RE.match(value):
                         data = inner
                         continue
-                result.value = self._expand_nested(value, result)
+                result.issues.extend(issues)
+                result.value = self._expand_nested(value, result, budget)
                 result.structured = True
                 return
             if _JWE_COMPACT_RE.match(text) and _jwe_compact_header(text) is not None:
-                data = self._open_jwe(text, result)
+                data = self._open_jwe(text, result, budget)
                 if data is None:
                     return
                 continue
@@ -374,7 +546,10 @@ class Decoder:
                 result.layers.append(Layer("form"))
                 value = {}
                 for key, raw in params:
-                    value[key] = self._decode_field(raw, key, result)
+                    value[key] = self._decode_field(raw, key, result, budget)
+                if budget.exceeded():
+                    result.issues.append(Issue("decode-error", "decoding time budget exceeded; "
+                                                               "the remaining form fields were kept as text"))
                 result.value = value
                 result.structured = True
                 return
@@ -399,8 +574,12 @@ class Decoder:
         inner = _b64decode(stripped) if len(stripped) >= 8 else None
         return inner is not None and self._worth_following(inner[0], depth + 1)
 
-    def _open_jwe(self, raw: str | dict[str, Any], result: Decoded) -> bytes | None:
-        opened = self.keyring.open(raw, max_plaintext=self.limits.max_decompressed)
+    def _open_jwe(self, raw: str | dict[str, Any], result: Decoded, budget: Budget) -> bytes | None:
+        budget.check("decrypting a JWE")
+        opened = self.keyring.open(raw, max_plaintext=self.limits.max_decompressed,
+                                   max_recipients=self.limits.max_jwe_recipients,
+                                   max_pbes2_iterations=self.limits.max_pbes2_iterations,
+                                   deadline=budget)
         detail: dict[str, Any] = dict(opened.header)
         detail["serialization"] = opened.serialization
         detail["status"] = opened.status
@@ -409,12 +588,12 @@ class Decoder:
         result.jwe = dict(opened.header)
         result.layers.append(Layer("jwe", detail))
         alg = opened.header.get("alg")
-        if alg in WEAK_ALGORITHMS:
+        if isinstance(alg, str) and alg in WEAK_ALGORITHMS:  # (a header's alg may be any JSON value)
             result.issues.append(Issue("weak-algorithm", f"JWE uses the legacy key-management algorithm {alg}"))
         if opened.status == "ok":
             return opened.plaintext
         if opened.status == "no-key":
-            hdr = ", ".join(f"{k}={opened.header[k]}" for k in ("alg", "enc", "kid") if k in opened.header)
+            hdr = ", ".join(f"{k}={str(opened.header[k])[:80]}" for k in ("alg", "enc", "kid") if k in opened.header)
             result.issues.append(Issue(
                 "unverifiable-encrypted",
                 f"encrypted ({hdr or 'no header'}): contents not verifiable without the key; {opened.message}",
@@ -423,43 +602,58 @@ class Decoder:
             return None
         raise _Stop("decode-error", f"JWE: {opened.message}")
 
-    def _decode_field(self, raw: str, name: str, result: Decoded) -> Any:
+    def _decode_field(self, raw: str, name: str, result: Decoded, budget: Budget) -> Any:
         """A form field's value: decoded further when it hides JSON/Base64, else kept as text."""
-        sub = Decoded(layers=[Layer(f"form:{name}")])
-        try:
-            self._peel(raw.encode("utf-8", "surrogateescape"), sub)
-        except _Stop:
+        if not budget.exceeded():
+            sub = Decoded(layers=[Layer(f"form:{name}")])
+            try:
+                self._peel(raw.encode("utf-8", "surrogateescape"), sub, budget)
+            except _Stop:
+                pass
+            else:
+                if sub.structured:
+                    result.layers.extend(
+                        Layer(f"{layer.name}@{name}" if layer.name in ("json",) else layer.name, layer.detail)
+                        for layer in sub.layers[1:] if layer.name != "json")
+                    result.layers.append(Layer(f"json@{name}"))
+                    result.issues.extend(Issue(i.code, i.message, _join(name, i.path)) for i in sub.issues)
+                    return sub.value
+        if raw.isascii():
             return raw
-        if sub.structured:
-            result.layers.extend(Layer(f"{layer.name}@{name}" if layer.name in ("json",) else layer.name,
-                                       layer.detail) for layer in sub.layers[1:] if layer.name != "json")
-            result.layers.append(Layer(f"json@{name}"))
-            return sub.value
-        return raw
+        # raw_query_params keeps undecodable bytes as surrogate escapes; a value is text
+        text = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if text != raw:
+            result.issues.append(Issue("decode-error", "invalid UTF-8 in a form field; replaced with U+FFFD", name))
+        return text
 
-    def _expand_nested(self, value: Any, result: Decoded) -> Any:
+    def _expand_nested(self, value: Any, result: Decoded, budget: Budget) -> Any:
         """Decode JSON nested in string fields (e.g. `"payload": "{\\"a\\":1}"`), in place."""
-        budget = self.limits.max_nested_json
+        remaining = self.limits.max_nested_json
         stack: list[tuple[Any, str]] = [(value, "")]
         while stack:
             node, path = stack.pop()
             items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
             for key, child in list(items):
-                child_path = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
-                child_path = child_path.lstrip(".")
+                child_path = _child(path, key)
                 if isinstance(child, (dict, list)):
                     stack.append((child, child_path))
                 elif isinstance(child, str) and len(child) >= 2 and child[0] in "{[" and child[-1] in "}]":
-                    if budget <= 0:
+                    if remaining <= 0:
                         continue
-                    budget -= 1
+                    remaining -= 1
+                    if budget.exceeded():
+                        result.issues.append(Issue("decode-error", "decoding time budget exceeded; "
+                                                                   "nested JSON left as text", child_path))
+                        remaining = 0
+                        continue
                     try:
-                        parsed = parse_json(child, self.limits)
+                        parsed, issues = parse_json(child, self.limits)
                     except _Stop:
                         continue
                     if isinstance(parsed, (dict, list)):
                         node[key] = parsed
                         result.layers.append(Layer(f"json@{child_path}"))
+                        result.issues.extend(Issue(i.code, i.message, _join(child_path, i.path)) for i in issues)
                         stack.append((parsed, child_path))
         if _depth(value, self.limits.max_depth) > self.limits.max_depth:
             raise _Stop("decode-error", f"json: nesting deeper than {self.limits.max_depth} levels")

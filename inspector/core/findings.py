@@ -27,6 +27,7 @@ CODES = {
     "weak-algorithm": "a payload encrypted with a legacy algorithm (RSA1_5)",
     "encoding-mismatch": "the payload's encoding differs from what the document describes",
     "decode-error": "a payload that could not be decoded (malformed, or past a safety limit)",
+    "number-out-of-range": "a JSON number Python cannot hold (over-long integer, overflowing float, NaN), kept as text",
     "unknown-endpoint": "a request to a telemetry host that no policy describes",
     "host-mismatch": "a request whose destination, TLS SNI and Host header name different hosts",
 }
