@@ -30,8 +30,21 @@ def _default_store() -> Path:
     return default_store_path()
 
 
+def _regular_store(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Refuse a store path that is a symbolic link, a FIFO or a device, before any command opens
+    it (`store check`, `tui`, … would otherwise report it as an internal error or a notice)."""
+    from inspector.store import StoreError, check_store_path
+    if not ctx.resilient_parsing:
+        try:
+            check_store_path((value or _default_store()).expanduser())
+        except StoreError as exc:
+            raise InputError(str(exc)) from None
+    return value
+
+
 def store_option(func: Any) -> Any:
     return click.option("--store", "store_path", type=click.Path(path_type=Path), default=None,
+                        callback=_regular_store,
                         help="Store file (default: $XDG_DATA_HOME/telemetry-inspector/store.json).")(func)
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inspector.store.errors import StoreError, StoreLockedError
+from inspector.store.paths import open_store_file
 from inspector.store.log import (
     HEADER,
     VERSION,
@@ -95,11 +96,15 @@ def _scan(path: Path, data: bytes) -> tuple[StoreReport, State]:
 
 
 def check_store(path: Path | str) -> StoreReport:
-    """What a store file holds and what is wrong with it (reads only)."""
+    """What a store file holds and what is wrong with it (reads only). A symbolic link, a FIFO
+    or a device is refused (`StorePathError`) before anything is read."""
     path = Path(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        fd = open_store_file(path, os.O_RDONLY)
+        try:
+            data = read_all(fd)
+        finally:
+            os.close(fd)
     except FileNotFoundError:
         raise StoreError(f"store {path} does not exist") from None
     except OSError as exc:
@@ -111,7 +116,7 @@ def _lock_current(path: Path, timeout: float) -> int:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            fd = open_store_file(path, os.O_RDWR)
         except FileNotFoundError:
             raise StoreError(f"store {path} does not exist") from None
         except OSError as exc:
@@ -128,7 +133,7 @@ def _lock_current(path: Path, timeout: float) -> int:
                 time.sleep(0.005)
         st, cur = os.fstat(fd), None
         try:
-            cur = os.stat(path)
+            cur = os.lstat(path)
         except FileNotFoundError:
             pass
         if cur is not None and (cur.st_dev, cur.st_ino) == (st.st_dev, st.st_ino):
@@ -163,7 +168,8 @@ def _backup(path: Path, data: bytes) -> Path:
 def repair_store(path: Path | str, *, lock_timeout: float = 10.0) -> StoreReport:
     """Back the file up to ``PATH.bak-<timestamp>`` (never deleted), then atomically rewrite it
     with the readable records only (one per live document). Returns the repaired file's report
-    with ``backup`` and ``dropped_lines`` set."""
+    with ``backup`` and ``dropped_lines`` set. A symbolic link is refused (`StorePathError`),
+    never replaced by a regular file."""
     path = Path(path)
     fd = _lock_current(path, lock_timeout)
     try:

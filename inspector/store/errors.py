@@ -19,5 +19,9 @@ class StoreLockedError(StoreError):
     """Another process held the store's write lock for too long."""
 
 
+class StorePathError(StoreError):
+    """The store path is a symbolic link, a FIFO, a device or anything but a regular file."""
+
+
 def repair_hint(path: object) -> str:
     return f"run `telemetry-inspector store repair --store {path}`"

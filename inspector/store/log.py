@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.store.errors import StoreError
+from inspector.store.paths import refuse_link
 
 FORMAT = "telemetry-inspector-store"
 VERSION = 1
@@ -299,6 +300,7 @@ def write_compacted(path: Path, data: dict[str, dict[str, Any]],
     """Atomically replace `path` with a header and one insert record per document.
 
     Temp file in the same directory (mode 0600), fsync, ``os.replace``, fsync of the directory.
+    Refused (`StorePathError`) if `path` is a symbolic link: the rename would replace the link.
     A lazy table's documents are file offsets: `raw_line(offset)` gives the record to copy, and
     the table's values become the offsets in the new file. Returns the number of records written.
     """
@@ -335,13 +337,16 @@ def write_compacted(path: Path, data: dict[str, dict[str, Any]],
             out.write(b"".join(buf))
             out.flush()
             os.fsync(out.fileno())
+        refuse_link(path)
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise StoreError(f"cannot write store {path}: {exc.strerror}") from None
+        if isinstance(exc, OSError):
+            raise StoreError(f"cannot write store {path}: {exc.strerror}") from None
+        raise
     fsync_dir(path.parent)
     for name, offsets in moved.items():
         data[name].update(offsets)

@@ -29,7 +29,13 @@ from typing import Any
 
 from tinydb.storages import Storage
 
-from inspector.store.errors import StoreCorruptError, StoreError, StoreLockedError, StoreReadOnlyError, repair_hint
+from inspector.store.errors import (
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    StoreReadOnlyError,
+    repair_hint,
+)
 from inspector.store.log import (
     HEADER,
     TORN,
@@ -48,6 +54,7 @@ from inspector.store.log import (
     try_json,
     write_compacted,
 )
+from inspector.store.paths import open_store_file
 
 log = logging.getLogger("inspector.store")
 
@@ -111,7 +118,8 @@ class Transaction:
 class AppendLogStorage(Storage):
     """TinyDB storage appending operation records to a JSON Lines file.
 
-    :param path: the store file (created with mode 0600, parent directories 0700)
+    :param path: the store file (created with mode 0600, parent directories 0700); a symbolic
+        link, a FIFO or a device there is refused (`StorePathError`)
     :param fsync: ``"always"`` fsyncs after every append; ``"batch"`` (default) at most once
         per `fsync_interval` seconds, on compaction and on close; ``"never"`` leaves it to the
         OS. Every mode survives kill -9 of the writer; they differ on power loss.
@@ -185,7 +193,8 @@ class AppendLogStorage(Storage):
             except OSError as exc:
                 log.warning("store %s: fsync on close failed: %s", self.path, _why(exc))
             finally:
-                os.close(self._fd)
+                if self._fd >= 0:  # -1 after a reopen that failed (the path became a link, …)
+                    os.close(self._fd)
                 self._fd = -1
 
     # ------------------------------------------------------------------ state
@@ -280,7 +289,7 @@ class AppendLogStorage(Storage):
         path = self.path
         if self.readonly:
             try:
-                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                fd = open_store_file(path, os.O_RDONLY)
             except FileNotFoundError:
                 raise StoreError(f"store {path} does not exist") from None
             except OSError as exc:
@@ -293,7 +302,7 @@ class AppendLogStorage(Storage):
                 except OSError as exc:
                     raise StoreError(f"cannot create directory {parent} for store {path}: {_why(exc)}") from None
             try:
-                fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+                fd = open_store_file(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             except OSError as exc:
                 kind = StoreReadOnlyError if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else StoreError
                 raise kind(f"cannot write store {path}: {_why(exc)}") from None
@@ -422,7 +431,7 @@ class AppendLogStorage(Storage):
 
     def _replaced(self) -> bool:
         try:
-            st = os.stat(self.path)
+            st = os.lstat(self.path)  # a link put in its place is another file (and refused)
         except FileNotFoundError:
             return not self.readonly  # a writer recreates it; a reader keeps what it has
         return (st.st_dev, st.st_ino) != self._ident
@@ -599,7 +608,7 @@ class AppendLogStorage(Storage):
         self._state.compacted()
         old = self._fd
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+            fd = open_store_file(self.path, os.O_RDWR | os.O_APPEND)
             st = os.fstat(fd)
         except OSError as exc:
             raise StoreError(f"cannot open store {self.path}: {_why(exc)}") from None
