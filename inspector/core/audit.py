@@ -7,7 +7,8 @@ from collections import deque
 from typing import Any, Iterable
 
 from inspector.core.discover import looks_like_telemetry
-from inspector.core.decode import Decoded
+from inspector.core.collectors import Collector
+from inspector.core.decode import Decoded, raw_query_params
 from inspector.core.findings import INFO, VIOLATION, WARNING, Citation, Claim, Finding
 from inspector.core.observation import Observation
 from inspector.core.pii import scan_text
@@ -90,11 +91,15 @@ class Auditor:
         self.catalogue = catalogue
         self.rates = RateTracker()
 
-    def audit(self, obs: Observation, decoded: Decoded, policy: Policy | None) -> list[Finding]:
+    def audit(self, obs: Observation, decoded: Decoded, policy: Policy | None,
+              collector: Collector | None = None) -> list[Finding]:
         findings: list[Finding] = []
         findings.extend(self._decode_findings(decoded, policy))
+        credentials = self._credentials(obs, decoded, collector, findings) if collector is not None else set()
         if policy is None:
-            if self.catalogue.is_telemetry_host(obs.host):
+            if collector is not None:
+                pass  # a collector's request: itemised; what it carries is audited below
+            elif self.catalogue.is_telemetry_host(obs.host):
                 findings.append(Finding(
                     "unknown-endpoint", WARNING, "",
                     f"{obs.host} is a known telemetry host, but no policy describes "
@@ -106,7 +111,7 @@ class Auditor:
                     f"{obs.host}{obs.path} looks like a telemetry or analytics endpoint, and no policy "
                     "describes it", evidence=obs.url[:MAX_EVIDENCE]))
             if decoded.structured:
-                findings.extend(self._pii(decoded.value, None, set(), WARNING))
+                findings.extend(self._pii(decoded.value, None, credentials, WARNING))
             findings.extend(self._cookies(obs, None))
             return findings
         findings.extend(self._encoding(decoded, policy))
@@ -119,6 +124,30 @@ class Auditor:
             findings.extend(self._pii(decoded.value, policy, declared_pii, severity))
             findings.extend(self._claims(decoded.value, policy))
         return findings
+
+    # --- a collector's own credentials
+    def _credentials(self, obs: Observation, decoded: Decoded, collector: Collector,
+                     findings: list[Finding]) -> set[str]:
+        """Label the collector's credentials (write keys, project tokens, API keys in the URL):
+        they identify the app's account at the collector, not a person. Returns their paths,
+        which the PII scan then passes over."""
+        found: set[str] = set()
+        if decoded.structured:
+            patterns = [_path_pattern(p) for p in collector.credential_paths]
+            for where, _key, value in _strings(decoded.value):
+                if any(p.match(where) for p in patterns):
+                    found.add(where)
+                    findings.append(Finding("credential", INFO, where,
+                                            f"{collector.title}'s credential at {where}", evidence=_evidence(value)))
+        for name, value in raw_query_params(obs.raw_query):
+            if name in collector.credential_params:
+                findings.append(Finding("credential", INFO, f"query.{name}",
+                                        f"{collector.title}'s credential in the URL ({name})", evidence=value[:80]))
+        for name in collector.credential_headers:
+            if obs.header(name):
+                findings.append(Finding("credential", INFO, f"headers.{name}",
+                                        f"{collector.title}'s credential in the {name} header"))
+        return found
 
     # --- decoding
     def _decode_findings(self, decoded: Decoded, policy: Policy | None) -> list[Finding]:

@@ -20,6 +20,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Callable
 
+from inspector.core import collectors
+from inspector.core.collectors import Collector
 from inspector.core.destination import normalize_host, normalize_path
 from inspector.core.discover import looks_like_telemetry
 from inspector.core.observation import Observation
@@ -40,6 +42,7 @@ class Outcome:
     policy: Policy | None = None      # the policy that claims it (None: unclaimed, or not yet known)
     answer_as: Policy | None = None   # whose sinkhole answer to give
     pending: bool = False             # only the payload's shape can tell: decide again with the body
+    collector: Collector | None = None  # the collector whose endpoint it is (its sinkhole answers)
 
     @property
     def action(self) -> str:
@@ -99,7 +102,8 @@ class Enforcer:
         name = normalize_host(host)
         if name is None:
             return False
-        return self.catalogue.is_telemetry_host(name) or self.rules.host_rule(name) is not None
+        return (self.catalogue.is_telemetry_host(name) or bool(collectors.serving(name))
+                or self.rules.host_rule(name) is not None)
 
     def decide(self, obs: Observation, names: tuple[tuple[str, str], ...],
                select: Select | None = None) -> Outcome:
@@ -122,11 +126,14 @@ class Enforcer:
         assert decision is not None
         if best_role != "destination":
             decision = decision.explained(f"{ROLE_WORDS.get(best_role, best_role)} names {best_name}")
-        return Outcome(decision, best.policy, best.answer_as, pending)
+        return Outcome(decision, best.policy, best.answer_as, pending, best.collector)
 
     def _for_name(self, obs: Observation, host: str, select: Select | None) -> Outcome:
         rules = self.rules
         for_host = self.catalogue.policies_for_host(host)
+        serving = collectors.serving(host)
+        if not for_host and serving:
+            return self._unclaimed(obs, host, for_host, serving)
         if not for_host:
             rule = rules.host_rule(host)
             if rule is not None:
@@ -136,7 +143,7 @@ class Enforcer:
             return PASS
         candidates = self.catalogue.candidates_at(obs, host, obs.path)
         if not candidates:
-            return self._unclaimed(obs, host, for_host)
+            return self._unclaimed(obs, host, for_host, serving)
         decisions = [rules.decide(p.id, p.vendor, host) for p in candidates]
         if len({d.action for d in decisions}) == 1 and len({repr(p.sinkhole) for p in candidates}) == 1:
             # Every candidate gets the same answer: the worker matches and decodes once.
@@ -156,17 +163,24 @@ class Enforcer:
                            None, answer_as)
         return Outcome(rules.decide(policy.id, policy.vendor, host), policy, policy)
 
-    def _unclaimed(self, obs: Observation, host: str, for_host: tuple[Policy, ...]) -> Outcome:
-        what = f"no policy claims {obs.transport if obs.transport != 'http' else obs.method} " \
-               f"{normalize_path(obs.path)} on {host}"
+    def _unclaimed(self, obs: Observation, host: str, for_host: tuple[Policy, ...],
+                   serving: tuple[Collector, ...]) -> Outcome:
+        """No policy claims it: the host's own rule, else the strictest rule of every vendor and
+        collector the host belongs to."""
+        method = obs.method if obs.transport == "http" else obs.transport.upper()
+        path = normalize_path(obs.path)
+        collector = next((c for c in serving if c.endpoint(method, path)), serving[0] if serving else None)
+        what = f"no policy claims {obs.transport if obs.transport != 'http' else obs.method} {path} on {host}"
         rule = self.rules.host_rule(host)
         if rule is not None:
-            return Outcome(Decision(rule.action, rule, f"{what}: the rule for the host decides"))
+            why = "" if not for_host else f"{what}: the rule for the host decides"
+            return Outcome(Decision(rule.action, rule, why), collector=collector)
         decisions = [self.rules.decide(p.id, p.vendor, host) for p in for_host]
+        decisions += [self.rules.decide(None, c.title, host) for c in serving]
         decision = strictest(decisions)
         assert decision is not None
-        if decision.rule is None:
-            return Outcome(decision)
-        vendors = sorted({p.vendor for p in for_host})
+        if decision.rule is None or not for_host:
+            return Outcome(decision, collector=collector)
+        vendors = sorted({p.vendor for p in for_host} | {c.title for c in serving})
         owners = f"{', '.join(vendors)} (a host they share)" if len(vendors) > 1 else vendors[0]
-        return Outcome(decision.explained(f"{what}: the strictest rule of {owners} applies"))
+        return Outcome(decision.explained(f"{what}: the strictest rule of {owners} applies"), collector=collector)

@@ -40,6 +40,8 @@ class Event:
     action: str | None = None
     response_status: int | None = None
     action_reason: str | None = None  # the rule that decided the action, and why it applied
+    collector: str | None = None      # the collector profile the request was sent through
+    items: list[dict[str, Any]] = field(default_factory=list)  # its items (collectors.base.Item dicts)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Where the store keeps it (set by whoever stored it); not part of the event's JSON.
     store_id: int | None = field(default=None, compare=False)
@@ -71,6 +73,8 @@ class Event:
             "verdict": self.verdict,
             "action": self.action,
             "action_reason": self.action_reason,
+            "collector": self.collector,
+            "items": self.items,
             "findings": [f.to_dict() for f in self.findings],
             "request": self.request,
             "response_status": self.response_status,
@@ -161,6 +165,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         request=dict(data.get("request") or {}), source=str(data.get("source", "")),
         action=data.get("action"), response_status=data.get("response_status"),
         action_reason=data.get("action_reason") if isinstance(data.get("action_reason"), str) else None,
+        collector=data.get("collector") if isinstance(data.get("collector"), str) else None,
+        items=[i for i in data.get("items") or [] if isinstance(i, dict)] if isinstance(data.get("items"), list) else [],
         id=str(data.get("id") or uuid.uuid4().hex),
     )
 

@@ -29,6 +29,7 @@ CODES = {
     "decode-error": "a payload that could not be decoded (malformed, or past a safety limit)",
     "number-out-of-range": "a JSON number Python cannot hold (over-long integer, overflowing float, NaN), kept as text",
     "unknown-endpoint": "a request to a telemetry host that no policy describes",
+    "credential": "a collector's own credential (write key, project token, DSN key): the app's account, not a person",
     "host-mismatch": "a request whose destination, TLS SNI and Host header name different hosts",
 }
 

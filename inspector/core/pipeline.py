@@ -6,6 +6,9 @@ from typing import Any
 
 from inspector.core.audit import Auditor
 from inspector.core.decode import DEFAULT_LIMITS, Decoded, Decoder, Issue, Layer, Limits, raw_query_param, raw_query_params
+from inspector.core import collectors
+from inspector.core.collectors import Collector
+from inspector.core.destination import normalize_host, normalize_path
 from inspector.core.enforce import mismatch
 from inspector.core.event import Event, request_record
 from inspector.core.findings import Finding, WARNING
@@ -36,11 +39,16 @@ class Pipeline:
                     decoded = self.decode_at(obs, "body")
             else:
                 policy, decoded = self.match_and_decode(obs)
-            findings = self.auditor.audit(obs, decoded, policy)
+            collector, items = None, []
+            if policy is None:
+                collector, decoded = self.collector_decode(obs, decoded)
+                if collector is not None:
+                    items = collector.items(decoded.value, obs)
+            findings = self.auditor.audit(obs, decoded, policy, collector)
             if obs.names and (message := mismatch(obs.names)):
                 findings.append(Finding("host-mismatch", WARNING, "", message))
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the event
-            policy, decoded = None, Decoded(layers=[Layer("body")])
+            policy, decoded, collector, items = None, Decoded(layers=[Layer("body")]), None, []
             findings = [Finding("decode-error", WARNING, "", f"internal error while auditing: {type(exc).__name__}: {exc}"[:300])]
         return Event(
             method=obs.method, url=obs.url, host=obs.host, path=obs.path, transport=obs.transport,
@@ -53,7 +61,23 @@ class Pipeline:
             decoded=decoded.value, structured=decoded.structured, jwe=decoded.jwe,
             findings=findings, request=request_record(obs.headers, obs.body),
             source=obs.source, action=action, response_status=obs.response_status,
+            collector=collector.name if collector else None, items=[item.to_dict() for item in items],
         )
+
+    def collector_decode(self, obs: Observation, decoded: Decoded) -> tuple[Collector | None, Decoded]:
+        """A request no policy claims: sent to a collector's own host and endpoint, or with a
+        collector's endpoint and shape on any host (a self-hosted or proxied collector)."""
+        host, path = normalize_host(obs.host) or obs.host, normalize_path(obs.path)
+        method = obs.method if obs.transport == "http" else obs.transport.upper()
+        collector = collectors.for_request(host, method, path)
+        if collector is not None:
+            return collector, collector.decode(obs, self)
+        for candidate in collectors.collectors():
+            if candidate.endpoint(method, path):
+                mine = candidate.decode(obs, self)
+                if mine.structured and candidate.recognises(mine.value):
+                    return candidate, mine
+        return None, decoded
 
     def match_and_decode(self, obs: Observation) -> tuple[Policy | None, Decoded]:
         candidates = self.catalogue.candidates(obs)

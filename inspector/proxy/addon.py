@@ -22,6 +22,7 @@ from mitmproxy.proxy import commands, events, layer, layers, server_hooks
 
 from inspector.capture.mitm import flow_names, header_fields, request_observation, websocket_message_observation
 from inspector.core.actions import LocalAnswer, block_answer, sinkhole_answer
+from inspector.core.collectors import Collector
 from inspector.core.decode import Decoder, Limits
 from inspector.core.enforce import Enforcer, Outcome
 from inspector.core.event import Event
@@ -455,11 +456,11 @@ class TelemetryInspector:
         if decision.action != "allow":
             if not final:
                 # Answered now: mitmproxy reads the rest of the body and never connects upstream.
-                self._answer(flow, decision.action, obs, outcome.answer_as)
+                self._answer(flow, decision.action, obs, outcome.answer_as, outcome.collector)
                 state.answered = True
                 return
             if not state.answered or flow.response is None:
-                self._answer(flow, decision.action, obs, outcome.answer_as)
+                self._answer(flow, decision.action, obs, outcome.answer_as, outcome.collector)
                 state.answered = True
             if decision.action == "block" and self.block_mode == "kill":
                 flow.response = None
@@ -552,12 +553,14 @@ class TelemetryInspector:
 
     # ------------------------------------------------------------------ answers
     def _answer(self, flow: http.HTTPFlow, action: str, obs: Observation | None = None,
-                policy: Policy | None = None) -> None:
+                policy: Policy | None = None, collector: Collector | None = None) -> None:
         if action == "block" and self.block_mode == "kill":
             flow.kill()
             return
         answer: LocalAnswer
-        if action == "sinkhole" and obs is not None:
+        if action == "sinkhole" and obs is not None and collector is not None and not (policy and policy.sinkhole):
+            answer = collector.sinkhole(obs)  # what the collector's SDKs accept without retrying
+        elif action == "sinkhole" and obs is not None:
             answer = sinkhole_answer(obs, policy.sinkhole if policy else None)
         else:
             answer = block_answer(self.block_status)

@@ -1,0 +1,7 @@
+"""Collector profiles (Segment, PostHog, Sentry, OTLP, …): one module each, on a registry."""
+
+from inspector.core.collectors.base import Collector, Endpoint, Item, item_from_dict
+from inspector.core.collectors.registry import by_shape, collectors, for_request, get, hosts, register, serving
+
+__all__ = ["Collector", "Endpoint", "Item", "item_from_dict", "by_shape", "collectors", "for_request", "get",
+           "hosts", "register", "serving"]
