@@ -75,13 +75,16 @@ def proxy_options(func: Any) -> Any:
     options = [
         click.option("--listen", default="127.0.0.1:8080", show_default=True, metavar="HOST:PORT",
                      help="Address to listen on. Non-loopback needs --allow-remote."),
-        click.option("--allow-remote", is_flag=True, help="Allow a non-loopback listen address (prints a warning)."),
+        click.option("--allow-remote", is_flag=True,
+                     help="Allow listening beyond loopback (--listen, --mode MODE@HOST:PORT, --set listen_host); "
+                          "prints a warning per such listener."),
         store_option,
         click.option("--policies", "policy_dirs", multiple=True, type=click.Path(path_type=Path), metavar="DIR",
                      help="Add the policies in this directory or file. Repeatable."),
         click.option("--mode", "modes", multiple=True, metavar="MODE",
                      help="mitmproxy mode: regular (default), upstream:URL, reverse:URL, socks5, transparent, "
-                          "local, wireguard. Repeatable."),
+                          "local, wireguard, dns; MODE@HOST:PORT listens there (loopback unless --allow-remote). "
+                          "Repeatable."),
         click.option("--discover", is_flag=True, help="Also inspect unknown hosts; flag likely telemetry."),
         click.option("--block-all", is_flag=True, help="Start blocking every matched telemetry channel."),
         click.option("--block-mode", type=click.Choice(["respond", "kill"]), default="respond", show_default=True,
@@ -168,13 +171,12 @@ def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy
         extra[name.strip()] = value
     settings = ProxySettings(listen_host=host, listen_port=port, modes=tuple(modes) or ("regular",),
                              allow_remote=allow_remote, confdir=confdir, extra=extra)
-    try:
-        settings.check()
+    try:  # every listener (--listen, each --mode …@HOST:PORT, --set listen_host/mode): loopback only
+        remote = settings.check()
     except ProxyStartError as exc:
         raise InputError(str(exc)) from None
-    if not settings.is_loopback():
-        click.echo(f"warning: listening on {host}, reachable from other machines: anyone who can reach it "
-                   "can use this proxy and see what it records", err=True)
+    for listener in remote:  # only with --allow-remote
+        click.echo(f"warning: {listener.warning()}", err=True)
     catalogue, _ = build_catalogue((), policy_dirs, False)
     keyring = build_keyring(keys)
     store = None
