@@ -9,6 +9,7 @@ from typing import Any, Iterable
 from inspector.core.discover import looks_like_telemetry
 from inspector.core.collectors import Collector
 from inspector.core.decode import Decoded, raw_query_params
+from inspector.core.hosts import default as host_catalogue
 from inspector.core.findings import INFO, VIOLATION, WARNING, Citation, Claim, Finding
 from inspector.core.observation import Observation
 from inspector.core.pii import scan_text
@@ -104,6 +105,12 @@ class Auditor:
                     "unknown-endpoint", WARNING, "",
                     f"{obs.host} is a known telemetry host, but no policy describes "
                     f"{obs.method if obs.transport == 'http' else 'WebSocket'} {obs.path}",
+                    evidence=obs.url[:MAX_EVIDENCE]))
+            elif (entry := host_catalogue().lookup(obs.host)) is not None:
+                findings.append(Finding(
+                    "unknown-endpoint", WARNING, "",
+                    f"{obs.host} is a known {entry.category} host of {entry.owner}, but no policy or collector "
+                    f"profile describes {obs.method if obs.transport == 'http' else 'WebSocket'} {obs.path}",
                     evidence=obs.url[:MAX_EVIDENCE]))
             elif looks_like_telemetry(obs):  # seen with --discover, or in a capture
                 findings.append(Finding(

@@ -24,6 +24,7 @@ from inspector.core import collectors
 from inspector.core.collectors import Collector
 from inspector.core.destination import normalize_host, normalize_path
 from inspector.core.discover import looks_like_telemetry
+from inspector.core.hosts import default as host_catalogue
 from inspector.core.observation import Observation
 from inspector.core.policy import Catalogue, Policy
 from inspector.core.rules import STRICTNESS, Decision, RuleBook, strictest
@@ -103,7 +104,7 @@ class Enforcer:
         if name is None:
             return False
         return (self.catalogue.is_telemetry_host(name) or bool(collectors.serving(name))
-                or self.rules.host_rule(name) is not None)
+                or host_catalogue().lookup(name) is not None or self.rules.host_rule(name) is not None)
 
     def decide(self, obs: Observation, names: tuple[tuple[str, str], ...],
                select: Select | None = None) -> Outcome:
@@ -138,7 +139,7 @@ class Enforcer:
             rule = rules.host_rule(host)
             if rule is not None:
                 return Outcome(Decision(rule.action, rule))
-            if self.discover and looks_like_telemetry(obs, host):
+            if host_catalogue().lookup(host) is not None or (self.discover and looks_like_telemetry(obs, host)):
                 return Outcome(rules.decide(None, None, host))
             return PASS
         candidates = self.catalogue.candidates_at(obs, host, obs.path)

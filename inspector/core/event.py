@@ -41,6 +41,7 @@ class Event:
     response_status: int | None = None
     action_reason: str | None = None  # the rule that decided the action, and why it applied
     collector: str | None = None      # the collector profile the request was sent through
+    owner: str | None = None          # the company the host belongs to (the host catalogue), else the vendor
     items: list[dict[str, Any]] = field(default_factory=list)  # its items (collectors.base.Item dicts)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Where the store keeps it (set by whoever stored it); not part of the event's JSON.
@@ -74,6 +75,7 @@ class Event:
             "action": self.action,
             "action_reason": self.action_reason,
             "collector": self.collector,
+            "owner": self.owner,
             "items": self.items,
             "findings": [f.to_dict() for f in self.findings],
             "request": self.request,
@@ -166,6 +168,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         action=data.get("action"), response_status=data.get("response_status"),
         action_reason=data.get("action_reason") if isinstance(data.get("action_reason"), str) else None,
         collector=data.get("collector") if isinstance(data.get("collector"), str) else None,
+        owner=data.get("owner") if isinstance(data.get("owner"), str) else None,
         items=[i for i in data.get("items") or [] if isinstance(i, dict)] if isinstance(data.get("items"), list) else [],
         id=str(data.get("id") or uuid.uuid4().hex),
     )

@@ -10,6 +10,7 @@ from inspector.core import collectors
 from inspector.core.collectors import Collector
 from inspector.core.destination import normalize_host, normalize_path
 from inspector.core.enforce import mismatch
+from inspector.core.hosts import default as host_catalogue
 from inspector.core.event import Event, request_record
 from inspector.core.findings import Finding, WARNING
 from inspector.core.keys import Keyring
@@ -62,6 +63,7 @@ class Pipeline:
             findings=findings, request=request_record(obs.headers, obs.body),
             source=obs.source, action=action, response_status=obs.response_status,
             collector=collector.name if collector else None, items=[item.to_dict() for item in items],
+            owner=_owner(obs, policy, collector),
         )
 
     def collector_decode(self, obs: Observation, decoded: Decoded) -> tuple[Collector | None, Decoded]:
@@ -142,6 +144,16 @@ class Pipeline:
             if best is None and len(decoded.layers) > 1:
                 best = decoded
         return best or Decoded(value=None, layers=[Layer("body")])
+
+
+def _owner(obs: Observation, policy: Policy | None, collector: Collector | None) -> str | None:
+    """Who the request was sent to: the host catalogue's company, else the collector's, else the vendor."""
+    entry = host_catalogue().lookup(obs.host)
+    if entry is not None:
+        return entry.owner
+    if collector is not None:
+        return collector.owner or collector.title
+    return policy.vendor if policy is not None else None
 
 
 def _missing(location: str, message: str) -> Decoded:

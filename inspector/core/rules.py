@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from inspector.core.destination import normalize_host
+from inspector.core.hosts import default as host_catalogue
 
 ACTIONS = ("allow", "block", "sinkhole")
-KINDS = ("policy", "vendor", "host")
+KINDS = ("policy", "vendor", "host", "owner", "category")
 # When several policies may match (a shape not yet known), the strictest action wins.
 STRICTNESS = {"allow": 0, "sinkhole": 1, "block": 2}
 
@@ -76,6 +77,9 @@ class RuleBook:
         self.rules = tuple(rules)
         self._policy = {r.target: r for r in self.rules if r.kind == "policy"}
         self._vendor = {r.target.lower(): r for r in self.rules if r.kind == "vendor"}
+        # a company or a category of the host catalogue: every host it lists
+        self._owner = {r.target.lower(): r for r in self.rules if r.kind == "owner"}
+        self._category = {r.target.lower(): r for r in self.rules if r.kind == "category"}
         self._host_exact = {_host_key(r.target): r for r in self.rules if r.kind == "host" and "*" not in r.target}
         self._host_wild = sorted(((_host_key(r.target), r) for r in self.rules if r.kind == "host" and "*" in r.target),
                                  key=lambda pair: -len(pair[0]))
@@ -99,6 +103,12 @@ class RuleBook:
         if vendor and vendor.lower() in self._vendor:
             rule = self._vendor[vendor.lower()]
             return Decision(rule.action, rule)
+        if self._owner or self._category:
+            entry = host_catalogue().lookup(host)
+            if entry is not None:
+                found = self._owner.get(entry.owner.lower()) or self._category.get(entry.category.lower())
+                if found is not None:
+                    return Decision(found.action, found)
         for pattern, rule in self._host_wild:
             if fnmatch.fnmatchcase(host, pattern):
                 return Decision(rule.action, rule)
@@ -121,12 +131,22 @@ class RuleBook:
 
 
 def infer_kind(target: str, policy_ids: Iterable[str], vendors: Iterable[str]) -> str:
-    """`rules block refine` → vendor; `rules block refine-v4-browser` → policy; a dotted name → host."""
+    """`rules block refine` → vendor (a collector's title too: `Segment`); `rules block
+    refine-v4-browser` → policy; a company of the host catalogue (`Twilio`) → owner; a category
+    (`analytics`) → category; a dotted name → host."""
+    from inspector.core import collectors
+
     if target in set(policy_ids):
         return "policy"
-    if target.lower() in {v.lower() for v in vendors}:
+    known_vendors = {v.lower() for v in vendors} | {c.title.lower() for c in collectors.collectors()}
+    if target.lower() in known_vendors:
         return "vendor"
+    catalogue = host_catalogue()
+    if target.lower() in {o.lower() for o in catalogue.owners()}:
+        return "owner"
+    if target.lower() in {c.lower() for c in catalogue.categories()}:
+        return "category"
     if "." in target or "*" in target:
         return "host"
-    raise RuleError(f"{target!r} is neither a policy id, a vendor, nor a host name "
-                    "(use --policy/--vendor/--host to say which)")
+    raise RuleError(f"{target!r} is neither a policy id, a vendor or collector, a company or category of the "
+                    "host catalogue, nor a host name (use --policy/--vendor/--host to say which)")

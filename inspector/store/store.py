@@ -16,7 +16,7 @@ from inspector.store.storage import AppendLogStorage
 from inspector.store.table import AppendLogTable, StoreDB
 
 TABLES = ("events", "rules", "sessions")
-RULE_KINDS = ("policy", "vendor", "host")
+RULE_KINDS = ("policy", "vendor", "host", "owner", "category")  # as inspector.core.rules.KINDS
 RULE_ACTIONS = ("allow", "block", "sinkhole")
 
 
