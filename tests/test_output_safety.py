@@ -324,7 +324,7 @@ def test_event_line_is_one_visible_line(events):
 
 
 def test_proxy_json_lines_are_strict_one_line_json(events, capsys):
-    from inspector.cli.live import event_printer
+    from inspector.proxy.output import event_printer
 
     emit = event_printer(True)
     for event in events:

@@ -22,6 +22,7 @@ from inspector.cli.main import (
 )
 from inspector.core.findings import SEVERITY_RANK
 from inspector.core.rules import ACTIONS, RuleError, infer_kind
+from inspector.proxy.output import event_printer, log_to_stderr
 
 
 def _default_store() -> Path:
@@ -110,44 +111,6 @@ def exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-def log_to_stderr() -> None:
-    """The addon's warnings (store write failures, unreadable rules) as one line each on stderr."""
-    import logging
-    logger = logging.getLogger("telemetry_inspector")
-    if not any(getattr(h, "_ti_cli", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))  # messages name the tool themselves
-        handler.setLevel(logging.WARNING)
-        handler._ti_cli = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-
-
-def event_printer(as_json: bool) -> Callable[[Any], None]:
-    """`proxy`'s output: one line per event on stdout (JSON or text), from any thread. When the
-    reader goes away (`proxy | head`), printing stops; recording goes on."""
-    from inspector.core.textsafe import safe_json
-    from inspector.report.render import event_line
-
-    lock = threading.Lock()
-    printing = True
-
-    def emit(event: Any) -> None:
-        nonlocal printing
-        # Both are one line and safe to print: safe_json escapes what json.dumps leaves raw
-        # (C1 controls, bidi overrides, U+2028/2029, lone surrogates) and writes no NaN/Infinity.
-        line = safe_json(event.to_dict()) if as_json else event_line(event)
-        with lock:
-            if printing:
-                try:
-                    click.echo(line)
-                except OSError:
-                    printing = False
-
-    return emit
 
 
 def build_proxy(listen: str, allow_remote: bool, store_path: Path | None, policy_dirs: tuple[Path, ...],

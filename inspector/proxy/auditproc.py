@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.proxy.addon import TelemetryInspector, Worker
+from inspector.proxy.output import event_printer, log_to_stderr
 
 log = logging.getLogger("telemetry_inspector")
 
@@ -139,7 +140,6 @@ class AuditProcess(Worker):
 
 
 def _child(fd: int) -> int:
-    from inspector.cli.live import event_printer, log_to_stderr
     from inspector.core.keys import Keyring
     from inspector.core.policy import Catalogue, policy_from_data
     from inspector.store import StoreError, open_recording
