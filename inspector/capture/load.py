@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Iterator
 
+from inspector.capture.errors import CaptureError  # (importable from here too)
 from inspector.core.files import FileTooLarge, kind_of, open_regular, read_regular
 from inspector.core.observation import Observation
 from inspector.core.textsafe import safe_line
@@ -17,10 +18,6 @@ MAX_RAW = 64 * 1024 * 1024
 
 # Told about an entry of a capture that cannot be audited (the rest of the capture still is).
 ProblemSink = Callable[[str], None]
-
-
-class CaptureError(Exception):
-    """An unreadable capture: one line for the user."""
 
 
 def warn_on_stderr(problem: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-from inspector.capture.load import CaptureError
+from inspector.capture.errors import CaptureError
 from inspector.core.event import observation_from_event
 from inspector.core.observation import Observation
 
