@@ -49,7 +49,7 @@ class Event:
 
     @property
     def verdict(self) -> str:
-        return verdict_of(self.findings, self.policy)
+        return verdict_of(self.findings, self.policy or self.collector)  # a known collector is no unknown
 
     def count(self, severity: str) -> int:
         return sum(1 for f in self.findings if f.severity == severity)
@@ -82,6 +82,13 @@ class Event:
             "response_status": self.response_status,
             "source": self.source,
         }
+
+
+def item_summary(items: list[dict[str, Any]], limit: int = 2) -> str:
+    """The event names of a request's items, for one line: `Signed up, Home +3`."""
+    names = [str(i.get("name") or i.get("kind") or "?") for i in items]
+    shown = ", ".join(names[:limit])
+    return f"{shown} +{len(names) - limit}" if len(names) > limit else shown
 
 
 def verdict_of(findings: list[Finding], policy: str | None) -> str:
@@ -123,10 +130,17 @@ def summarize(events: list[Event]) -> dict[str, Any]:
     by_severity = {VIOLATION: 0, WARNING: 0, INFO: 0}
     by_policy: dict[str, int] = {}
     verdicts: dict[str, int] = {}
+    by_collector: dict[str, dict[str, Any]] = {}
     for event in events:
         verdicts[event.verdict] = verdicts.get(event.verdict, 0) + 1
         key = event.policy or "(no policy)"
         by_policy[key] = by_policy.get(key, 0) + 1
+        if event.collector:
+            group = by_collector.setdefault(event.collector, {"events": 0, "items": {}})
+            group["events"] += 1
+            for item in event.items:
+                name = f"{item.get('kind') or 'other'}: {item.get('name') or '(unnamed)'}"
+                group["items"][name] = group["items"].get(name, 0) + 1
         for finding in event.findings:
             by_code[finding.code] = by_code.get(finding.code, 0) + 1
             by_severity[finding.severity] += 1
@@ -136,6 +150,8 @@ def summarize(events: list[Event]) -> dict[str, Any]:
         "codes": dict(sorted(by_code.items())),
         "verdicts": dict(sorted(verdicts.items())),
         "policies": dict(sorted(by_policy.items())),
+        "collectors": {name: {"events": g["events"], "items": dict(sorted(g["items"].items()))}
+                       for name, g in sorted(by_collector.items())},
     }
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from inspector.core import collectors
 from inspector.core.event import Event, summarize
 from inspector.core.findings import SEVERITY_RANK
 from inspector.core.policy import Catalogue, Policy
@@ -54,12 +55,27 @@ class PolicySection:
     key: str
     events: list[Event] = field(default_factory=list)
     rows: list[FieldRow] = field(default_factory=list)
+    collector: str | None = None  # requests no policy claims, sent through this collector
 
     @property
     def title(self) -> str:
+        if self.collector is not None:
+            profile = collectors.get(self.collector)
+            title = profile.title if profile else self.collector
+            owner = f" ({profile.owner})" if profile and profile.owner and profile.owner != title else ""
+            return f"{title}{owner}: collector requests no vendor policy describes"
         if self.policy is None:
             return "Requests no policy describes"
         return f"{self.policy.vendor}: {self.policy.product}"
+
+    def item_counts(self) -> list[tuple[str, str, int]]:
+        """(kind, event name, count) of the section's items, most frequent first."""
+        counts: dict[tuple[str, str], int] = {}
+        for event in self.events:
+            for item in event.items:
+                key = (str(item.get("kind") or "other"), str(item.get("name") or "(unnamed)"))
+                counts[key] = counts.get(key, 0) + 1
+        return sorted(((k, n, c) for (k, n), c in counts.items()), key=lambda row: (-row[2], row[0], row[1]))
 
     def findings(self) -> list[tuple[Event, Any]]:
         items = [(e, f) for e in self.events for f in e.findings]
@@ -92,9 +108,10 @@ def declared_type(spec: dict[str, Any] | None) -> str:
 def build_sections(events: list[Event], catalogue: Catalogue) -> list[PolicySection]:
     sections: dict[str, PolicySection] = {}
     for event in events:
-        key = event.policy or ""
+        key = event.policy or (f"~collector:{event.collector}" if event.collector else "")
         if key not in sections:
-            sections[key] = PolicySection(catalogue.get(key) if key else None, key)
+            sections[key] = PolicySection(catalogue.get(event.policy) if event.policy else None, key,
+                                          collector=event.collector if not event.policy else None)
         sections[key].events.append(event)
     for section in sections.values():
         if section.policy is None:
@@ -113,7 +130,7 @@ def build_sections(events: list[Event], catalogue: Catalogue) -> list[PolicySect
                 if row.example is None:
                     row.example = example
         section.rows = sorted(rows.values(), key=lambda r: r.path)
-    return sorted(sections.values(), key=lambda s: (s.policy is None, s.key))
+    return sorted(sections.values(), key=lambda s: (s.policy is None, s.key == "", s.key))
 
 
 def _match_declared(path: str, declared: dict[str, Any]) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from urllib.parse import quote as percent_encode
 
 from inspector import __version__
-from inspector.core.event import Event, summarize
+from inspector.core.event import Event, item_summary, summarize
 from inspector.core.findings import CODES, Finding
 from inspector.core.policy import Catalogue
 from inspector.core.textsafe import safe_json, safe_line
@@ -58,7 +58,7 @@ def render(events: list[Event], catalogue: Catalogue, fmt: str, inputs: list[str
 
 def event_line(event: Event) -> str:
     """One line per event (`proxy`, `exec`, the text report), safe to print."""
-    target = event.policy or "-"
+    target = event.policy or (f"{event.collector}: {item_summary(event.items)}" if event.collector else "-")
     action = f" [{event.action}]" if event.action else ""
     # One pass over the finished line: nothing captured can be missed, and a clean line
     # costs a single str.isprintable scan (this runs for every event the proxy sees).
@@ -81,6 +81,9 @@ def render_text(events: list[Event], catalogue: Catalogue, inputs: list[str]) ->
     summary = summarize(events)
     f = summary["findings"]
     lines.append("")
+    for name, group in summary["collectors"].items():
+        items = ", ".join(f"{item} ×{count}" for item, count in sorted(group["items"].items(), key=lambda p: -p[1]))
+        lines.append(safe_line(f"collector {name}: {group['events']} request(s)" + (f" — {items}" if items else "")))
     lines.append(f"{summary['events']} events: {f['violation']} violations, {f['warning']} warnings, {f['info']} info")
     return "\n".join(lines) + "\n"
 
@@ -160,6 +163,16 @@ def render_markdown(events: list[Event], catalogue: Catalogue, inputs: list[str]
                 out.append("Opt-out: " + "; ".join(md_text(o.get('how') or f"{o.get('kind')} {o.get('name', '')}")
                                                    for o in p.opt_out))
                 out.append("")
+        if section.collector is not None:
+            out.append(f"{len(section.events)} request(s) through {md_code(section.collector)}.")
+            out.append("")
+            out.append("### Items by event name")
+            out.append("")
+            out.append("| kind | event name | items |")
+            out.append("|---|---|---|")
+            for kind, name, count in section.item_counts():
+                out.append(f"| {md_text(kind)} | {md_code(name, in_table=True)} | {count} |")
+            out.append("")
         out.append("### Findings")
         out.append("")
         findings = section.findings()
@@ -219,6 +232,12 @@ def render_html(events: list[Event], catalogue: Catalogue, inputs: list[str]) ->
                 out.append(f"<tr><td><code>{_h(row.path)}</code></td><td>{_h(decl or 'declared')}</td>"
                            f"<td>{row.seen}</td><td>{_h(_short(row.example, 40)) if row.seen else '—'}</td>"
                            f"<td>{_h(row.status)}</td></tr>")
+            out.append("</table>")
+        if section.collector is not None:
+            out.append(f"<p>{len(section.events)} request(s) through <code>{_h(section.collector)}</code>.</p>")
+            out.append("<h3>Items by event name</h3><table><tr><th>kind</th><th>event name</th><th>items</th></tr>")
+            for kind, name, count in section.item_counts():
+                out.append(f"<tr><td>{_h(kind)}</td><td><code>{_h(name)}</code></td><td>{count}</td></tr>")
             out.append("</table>")
         out.append("<h3>Findings</h3><ul>")
         for event, finding in section.findings():

@@ -58,6 +58,9 @@ class InspectorApp(App[int]):
         Binding("2", "tab('findings')", "Findings tab", show=False),
         Binding("3", "tab('decoding')", "Decoding tab", show=False),
         Binding("4", "tab('request')", "Request tab", show=False),
+        Binding("5", "tab('items')", "Items tab", show=False),
+        Binding("left_square_bracket", "item(-1)", "Previous item", show=False),
+        Binding("right_square_bracket", "item(1)", "Next item", show=False),
     ]
 
     def __init__(self, catalogue: Catalogue, keyring: Keyring | None = None, store: Any = None,
@@ -345,6 +348,12 @@ class InspectorApp(App[int]):
 
     def action_tab(self, name: str) -> None:
         self._main(DetailPane).active = f"tab-{name}"
+
+    def action_item(self, delta: int) -> None:
+        """The previous or next item of a collector request, on the Items tab."""
+        pane = self._main(DetailPane)
+        pane.active = "tab-items"
+        pane.move_item(delta)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -135,6 +135,65 @@ def findings_content(event: dict[str, Any]) -> Content:
     return Content("\n").join(lines)
 
 
+def items_content(event: dict[str, Any], index: int) -> Content:
+    """One item of a collector request: kind, name, identifiers, then its fields with the
+    findings at their paths marked (`[` and `]` move between items)."""
+    items = event.get("items") or []
+    if not items:
+        return Content.styled("no items: this request is not a collector's, or carries none it knows", "dim")
+    index = max(0, min(index, len(items) - 1))
+    item = items[index]
+    base = str(item.get("path") or "")
+    lines: list[Content] = [
+        Content.assemble((f"item {index + 1} of {len(items)}", "bold"), "  ",
+                         (_s(event.get("collector") or ""), "dim"), "   [ ] previous / next"),
+        Content.assemble((_s(item.get("kind") or "other"), "bold"), "  ", _s(item.get("name") or "(unnamed)")),
+    ]
+    for role, value in (item.get("ids") or {}).items():
+        lines.append(Content.assemble(("  id ", "dim"), (_s(role), "bold"), f": {_s(value)}"))
+    marks = build_marks(event)
+    credentials = {f.get("path") for f in event.get("findings", []) if f.get("code") == "credential"}
+    for part in ("properties", "context"):
+        value = item.get(part)
+        if value in (None, {}, []):
+            continue
+        lines.append(Content(""))
+        lines.append(Content.styled(part, "bold"))
+        for rel, leaf in _leaves(value):
+            # the item's fields sit in the payload at <item path>.<properties|traits|…>.<rel>
+            hits = [m for path, found in marks.items() if path.startswith(base) and path.endswith(rel)
+                    for m in found] if rel else []
+            pieces: list[Any] = [f"  {_s(rel or part)}: {_short(leaf)}"]
+            pieces += [(f"  {word}", style) for word, style in hits]
+            if any(c and c.startswith(base) and c.endswith(rel) for c in credentials):
+                pieces.append(("  credential", "cyan"))
+            lines.append(Content.assemble(*pieces))
+    return Content("\n").join(lines)
+
+
+def _leaves(value: Any, prefix: str = "", budget: list[int] | None = None) -> list[tuple[str, Any]]:
+    """(relative path, scalar) of a nested value, bounded (a huge item must not freeze the UI)."""
+    budget = budget if budget is not None else [400]
+    out: list[tuple[str, Any]] = []
+    if isinstance(value, dict):
+        pairs: Any = value.items()
+    elif isinstance(value, list):
+        pairs = ((f"[{i}]", v) for i, v in enumerate(value))
+    else:
+        return [(prefix, value)]
+    for key, child in pairs:
+        if budget[0] <= 0:
+            out.append((f"{prefix}…", "(truncated)"))
+            break
+        budget[0] -= 1
+        path = f"{prefix}{key}" if str(key).startswith("[") else (f"{prefix}.{key}" if prefix else str(key))
+        if isinstance(child, (dict, list)) and child:
+            out += _leaves(child, path, budget)
+        else:
+            out.append((path, child))
+    return out
+
+
 def decoding_content(event: dict[str, Any]) -> Content:
     lines: list[Content] = [Content.styled(_s(" → ".join(map(str, event.get("decoding", [])))), "bold"), Content("")]
     for layer in event.get("layers", []):
@@ -176,6 +235,16 @@ class DetailPane(Vertical):
     def __init__(self, catalogue: Catalogue, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.catalogue = catalogue
+        self.item_index = 0
+        self._event: dict[str, Any] | None = None
+
+    def move_item(self, delta: int) -> None:
+        """Show the previous or next item of the shown event."""
+        items = (self._event or {}).get("items") or []
+        if not items:
+            return
+        self.item_index = max(0, min(self.item_index + delta, len(items) - 1))
+        self.query_one("#items-text", Static).update(items_content(self._event or {}, self.item_index))
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="detail-tabs"):
@@ -190,6 +259,9 @@ class DetailPane(Vertical):
             with TabPane("Request", id="tab-request"):
                 with VerticalScroll():
                     yield Static("", id="request-text")
+            with TabPane("Items", id="tab-items"):
+                with VerticalScroll():
+                    yield Static("", id="items-text")
 
     @property
     def active(self) -> str:
@@ -201,13 +273,17 @@ class DetailPane(Vertical):
 
     def show(self, event: dict[str, Any] | None) -> None:
         tree = self.query_one("#payload-tree", Tree)
+        if event is not self._event:
+            self.item_index = 0
+        self._event = event
         if event is None:
             tree.clear()
             tree.root.set_label("no event selected")
-            for name in ("findings", "decoding", "request"):
+            for name in ("items", "findings", "decoding", "request"):
                 self.query_one(f"#{name}-text", Static).update("")
             return
         fill_tree(tree, event, self.catalogue)
+        self.query_one("#items-text", Static).update(items_content(event, self.item_index))
         self.query_one("#findings-text", Static).update(findings_content(event))
         self.query_one("#decoding-text", Static).update(decoding_content(event))
         self.query_one("#request-text", Static).update(request_content(event))

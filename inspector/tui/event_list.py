@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from inspector.core.event import item_summary
 from inspector.core.textsafe import safe_line
 
 # Badges carry a symbol and a word: no colour-only meaning.
@@ -46,7 +47,9 @@ def format_row(event: dict[str, Any], width: int) -> list[tuple[str, Style | Non
     clock = datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "--:--:--"
     # Segments go to the terminal as they are: every captured string through safe_line first
     # (before cutting to width, so a cut can shorten an escape but never reveal a raw character).
-    who = safe_line(event.get("policy") or event.get("host") or "-")
+    collector = event.get("collector")
+    who = safe_line(event.get("policy") or (f"{collector}: {item_summary(event.get('items') or [], limit=1)}" if collector
+                                             else event.get("host") or "-"))
     method = safe_line(event.get("method") or "")[:4]
     target = safe_line(f"{event.get('host', '')}{event.get('path', '')}")
     action = safe_line(ACTION_LABEL.get(event.get("action"), event.get("action") or ""))

@@ -85,7 +85,8 @@ HELP = """\
 [b]telemetry-inspector[/b] — keys
 
   [b]↑ ↓ PgUp PgDn Home End[/b]  move in the event list (mouse: click, scroll)
-  [b]1 2 3 4[/b]    detail tabs: Payload, Findings, Decoding, Request ([b]Tab[/b] moves focus)
+  [b]1 2 3 4 5[/b]  detail tabs: Payload, Findings, Decoding, Request, Items ([b]Tab[/b] moves focus)
+  [b][ ][/b]        previous / next item of a collector request
   [b]b[/b] / [b]a[/b] / [b]s[/b]  block / allow / sinkhole the selected event's [i]policy[/i]
   [b]B[/b] / [b]A[/b] / [b]S[/b]  block / allow / sinkhole the selected event's [i]host[/i] only
   [b]/[/b]          filter: words match vendor, policy, host, path, verdict, action or payload text;
