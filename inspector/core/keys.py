@@ -316,9 +316,10 @@ def _raw_header(raw: dict[str, Any]) -> dict[str, Any]:
     try:
         protected = raw.get("protected")
         if isinstance(protected, str) and len(protected) < 65536:
-            header.update(_json_object(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4))))
+            decoded = base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4))
+            header.update(_json_object(decoded.decode("utf-8")))
         header.update(_json_object(raw.get("unprotected")))
-    except (ValueError, TypeError, binascii.Error, RecursionError):
+    except (ValueError, TypeError, binascii.Error, RecursionError):  # (UnicodeDecodeError is a ValueError)
         return {}
     return {k: header[k] for k in ("alg", "enc", "kid", "zip", "typ", "cty") if k in header}
 
