@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_pipeline.py [--repeat 2000]
 
 JWE (RSA-2048, RSA-OAEP-256 + A256GCM) is measured separately, next to jwcrypto decrypting
-the same token alone. Targets (PRODUCT.md): < 1 ms per Base64/JSON event, < 3 ms per JWE.
+the same token alone. Targets: < 1 ms per Base64/JSON event, < 3 ms per JWE.
 Reports; never fails (exit 0).
 """
 

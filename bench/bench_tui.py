@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/bench_tui.py [--events 100000] [--rate 200] [--seconds 5]
 
-Headless (Textual's run_test), 120×40. Prints figures and the targets (PRODUCT.md):
+Headless (Textual's run_test), 120×40. Prints figures and the targets:
 first screen of a 100k-event store < 2 s; 200 events/s live with input lag < 100 ms.
 Reports; never fails (exit 0).
 """

@@ -2,13 +2,12 @@
 
 - every built-in policy loads and validates;
 - every declared field, claim, encoding and opt-out citation quotes its seed document verbatim
-  (whitespace normalised) — checked against the verbatim copies in fixtures/seeds/ (always there)
-  and, when present, against ../shared/seeds beside the project root (the originals);
+  (whitespace normalised) — checked against the verbatim copies of the documents in fixtures/seeds/;
 - every seed document's own sample (fixtures/payloads/seed/<policy-id>/*.json), sent as the real
-  request (method, URL, encoding from WIRE-FORMATS.md), is matched to exactly its policy and
+  request (method, URL, encoding as the vendor's client sends it: docs/doc-vs-wire.md), is matched to exactly its policy and
   produces no violation and no warning — except where the document's sample breaks the
   document's own claim, asserted exactly (SELF_VIOLATIONS);
-- the wire bodies of WIRE-FORMATS.md give the doc-vs-wire findings of docs/doc-vs-wire.md;
+- the wire bodies the clients really send give the doc-vs-wire findings of docs/doc-vs-wire.md;
 - for each policy, a planted violation gives the expected finding, citing the claim.
 """
 
@@ -32,7 +31,6 @@ from inspector.core.policy import Catalogue, Policy, load_policy_file
 ROOT = Path(__file__).resolve().parents[1]
 POLICY_DIR = ROOT / "inspector" / "policies"
 SEED_COPY = ROOT / "fixtures" / "seeds"
-SHARED_SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 SAMPLES = ROOT / "fixtures" / "payloads" / "seed"
 
 EXPECTED_IDS = {
@@ -92,7 +90,7 @@ def b64(payload: Any) -> str:
 
 
 def wire(pid: str, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Observation:
-    """`payload` sent as the real request of channel `pid` (WIRE-FORMATS.md)."""
+    """`payload` sent as the real request of channel `pid` (docs/doc-vs-wire.md)."""
     body = json.dumps(payload, separators=(",", ":")).encode()
     if pid == "refine-v3-browser":
         return Observation("POST", f"{REFINE}/send", (("Accept", "application/text"),
@@ -113,7 +111,7 @@ def wire(pid: str, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> O
 
 
 def as_sent(pid: str, sample: dict[str, Any]) -> list[Any]:
-    """The document's sample as the client puts it on the wire (wrappers from WIRE-FORMATS.md)."""
+    """The document's sample as the client puts it on the wire (the clients' wrappers, docs/doc-vs-wire.md)."""
     if pid == "hasura-server":
         return [{"topic": "server", "data": sample}]
     if pid == "hasura-console":
@@ -220,22 +218,6 @@ def test_every_declared_field_and_claim_quotes_its_seed(pid):
     assert policy(pid).claims, "every built-in policy carries at least one claim"
 
 
-@pytest.mark.parametrize("pid", sorted(EXPECTED_IDS))
-def test_quotes_against_the_shared_originals(pid):
-    if not SHARED_SEEDS.is_dir():
-        pytest.skip(f"{SHARED_SEEDS} not present (CI clone): fixtures/seeds is checked instead")
-    _check_quotes(SHARED_SEEDS, pid)
-
-
-def test_seed_copies_are_verbatim():
-    if not SHARED_SEEDS.is_dir():
-        pytest.skip(f"{SHARED_SEEDS} not present (CI clone)")
-    originals = sorted(p.name for p in SHARED_SEEDS.iterdir() if p.is_file())
-    assert originals and originals == sorted(p.name for p in SEED_COPY.iterdir() if p.is_file())
-    for name in originals:
-        assert (SEED_COPY / name).read_bytes() == (SHARED_SEEDS / name).read_bytes(), name
-
-
 def test_a_wrong_quote_would_be_caught(tmp_path):
     """The quote check itself can fail."""
     text = (POLICY_DIR / "refine-v4-browser.yaml").read_text()
@@ -303,7 +285,7 @@ def test_optional_email_is_reported_as_info_only():
     assert pipeline().process(wire("refine-project-registration", {})).findings == []
 
 
-# ---------------------------------------------------------------- the wire (WIRE-FORMATS.md) vs the documents
+# ---------------------------------------------------------------- the wire vs the documents
 
 PROVIDERS = {"auth": False, "auditLog": False, "live": False, "router": True, "data": True, "i18n": False,
              "notification": False, "accessControl": False}

@@ -1,4 +1,4 @@
-"""The core pipeline must not import mitmproxy or textual (PRODUCT.md: one core for all)."""
+"""The core pipeline must not import mitmproxy or textual (one core for the proxy, the offline audit and the tests)."""
 
 import pkgutil
 import subprocess

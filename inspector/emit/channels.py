@@ -1,7 +1,7 @@
 """Every built-in channel's wire format, as the vendors' clients really send it.
 
-Each `WireRequest` reproduces one request from `../shared/WIRE-FORMATS.md` (beside the project root) (host, path,
-method, headers, encoding, payload shape). Most are clean samples; a few carry a planted
+Each `WireRequest` reproduces one request as the vendor's client sends it (host, path,
+method, headers, encoding, payload shape; docs/doc-vs-wire.md lists them per channel). Most are clean samples; a few carry a planted
 violation and name the finding code they must produce in `expect`. Only the TEST keys in
 fixtures/keys are used for the JWE samples, never a vendor's key.
 """
@@ -227,7 +227,7 @@ def _hasura() -> list[WireRequest]:
         WireRequest("hasura-enterprise-server", "ee-metrics", "POST", url,
                     (("Content-Type", "application/json"), ("User-Agent", "hasura-graphql-engine/v2.23.0-ee")),
                     _json(enterprise),
-                    description="[inferred] WIRE-FORMATS has no EE capture: the documented EE sample, sent as the body"),
+                    description="[inferred] no EE capture was available: the documented EE sample, sent as the body"),
         WireRequest("hasura-cli", "clean-wrapped", "POST", url, (("Content-Type", "application/json"), go_ua),
                     _json({"topic": "cli", "data": cli_data}), description="older CLI: {topic, data} body"),
         WireRequest("hasura-cli", "clean-flat", "POST", url, (go_ua,),

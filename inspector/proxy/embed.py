@@ -1,6 +1,6 @@
 """Embedding mitmproxy: a DumpMaster on our own event loop (for `proxy`, `exec`, `run`, tests).
 
-Pitfalls handled (MEASUREMENTS.md): the stock `errorcheck` addon calls sys.exit on start-up
+Pitfalls handled (measured on mitmproxy 12): the stock `errorcheck` addon calls sys.exit on start-up
 errors (removed: we report one line instead); "ready" means the proxyserver has listen
 addresses (a TCP probe can be fooled by another process on the port); `master.run()`
 returning does not close the listener; connections are lazy so a blocked request never
