@@ -77,3 +77,10 @@ async def test_the_tui_lists_event_names_and_shows_one_item_at_a_time(tmp_path):
         assert "item 3 of 3" in str(app.query_one("#items-text").render())
         await pilot.press("left_square_bracket")
         assert "item 2 of 3" in str(app.query_one("#items-text").render())
+
+
+def test_evidence_of_an_object_is_json_not_a_python_repr():
+    from inspector.core.audit import _evidence
+
+    assert _evidence({"auth": False, "ids": [1, None]}) == '{"auth": false, "ids": [1, null]}'
+    assert _evidence(["x" * 400])[-1] == "…"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections import deque
 from typing import Any, Iterable
@@ -34,7 +35,8 @@ def _evidence(value: Any) -> Any:
     if isinstance(value, str) and len(value) > MAX_EVIDENCE:
         return value[:MAX_EVIDENCE] + "…"
     if isinstance(value, (dict, list)):
-        text = repr(value)
+        # shown as JSON, as it was on the wire (not a Python repr: {'auth': False})
+        text = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
         return text[:MAX_EVIDENCE] + ("…" if len(text) > MAX_EVIDENCE else "")
     return value
 
@@ -307,7 +309,7 @@ class Auditor:
                 for where, found in resolve_with_paths(value, spec.params["path"]):
                     if found is None:
                         continue
-                    text = found if isinstance(found, str) else repr(found)
+                    text = found if isinstance(found, str) else json.dumps(found, ensure_ascii=False, default=str)
                     if not pattern.fullmatch(text):
                         out.append(Finding(
                             "free-text", VIOLATION, where,
