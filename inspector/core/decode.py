@@ -662,3 +662,34 @@ class Decoder:
 
 def _is_json_number(text: str) -> bool:
     return bool(re.fullmatch(r"-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?", text))
+
+
+def inflate(data: bytes, content_encoding: str | None, limits: Limits = DEFAULT_LIMITS) -> tuple[bytes, list[Layer], list[Issue]]:
+    """Undo a Content-Encoding (gzip, deflate, br, in the order applied), bounded by `limits`.
+
+    For collector profiles whose bodies are not JSON once it is undone (envelopes, protobuf).
+    Returns the bytes, one layer per coding undone and, when a coding is unknown, broken or
+    inflates past `max_decompressed`, an issue (the bytes then are those before that coding)."""
+    layers: list[Layer] = []
+    if len(data) > limits.max_body:
+        return data, layers, [Issue("decode-error", f"payload of {len(data)} bytes exceeds the limit of {limits.max_body} bytes")]
+    for coding in reversed([c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]):
+        coding = "gzip" if coding == "x-gzip" else coding
+        if coding == "identity":
+            continue
+        try:
+            if coding == "deflate":  # zlib-wrapped in HTTP, but many clients send raw deflate
+                try:
+                    data = _decompress(data, "deflate", limits)
+                except _Stop as stop:
+                    if "exceeds" in str(stop):
+                        raise
+                    data = _decompress(data, "raw-deflate", limits)
+            elif coding in ("gzip", "br"):
+                data = _decompress(data, coding, limits)
+            else:
+                raise _Stop("decode-error", f"unsupported Content-Encoding: {coding[:40]}")
+        except _Stop as stop:
+            return data, layers, [stop.issue]
+        layers.append(Layer(coding, {"via": "content-encoding"}))
+    return data, layers, []
