@@ -31,6 +31,9 @@ CODES = {
     "unknown-endpoint": "a request to a telemetry host that no policy describes",
     "credential": "a collector's own credential (write key, project token, DSN key): the app's account, not a person",
     "host-mismatch": "a request whose destination, TLS SNI and Host header name different hosts",
+    "canary": "a value planted by `exec --canary` (user, host, home, e-mail, token…) found in a request, in any form",
+    "bypass": "a connection of an `exec` command that went around the proxy (not isolated: detected, not stopped)",
+    "refused": "traffic of an isolated `exec` command that tried to leave other than through the inspector",
 }
 
 
