@@ -23,7 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
-from urllib.parse import quote, quote_plus, unquote_plus, urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 from inspector.core.findings import VIOLATION, WARNING, Claim, Finding
 
@@ -172,42 +172,46 @@ class CanarySearch:
     def search_text(self, text: str, where: str) -> list[Hit]:
         if self.pattern is None or not text:
             return []
+        text = text[:MAX_TEXT]
+        lowered = text.lower()
+        same = len(lowered) == len(text)  # (lowercasing a few non-ASCII letters changes the length)
         found = []
-        for match in self.pattern.finditer(text[:MAX_TEXT].lower()):
+        for match in self.pattern.finditer(lowered):
             planted, form = self.forms[match.group()]
-            found.append(Hit(planted, form, where, match.group()))
+            found.append(Hit(planted, form, where, text[match.start():match.end()] if same else match.group()))
         return found
 
     def search_event(self, event: dict[str, Any]) -> list[Hit]:
-        """Every hit in one event (as `Event.to_dict()` has it), one per (value, form, place)."""
-        hits: list[Hit] = []
+        """Every hit in one event (as `Event.to_dict()` has it), one per (value, form, place).
+        The decoded payload is searched first; a raw part (body, query) reports only what its
+        decoded form did not already show, with the path in the payload."""
+        decoded: list[Hit] = []
+        for where, text in _strings(event.get("decoded")):
+            decoded += self.search_text(text, where or "decoded payload")
+        shown = {(hit.planted.value, hit.form) for hit in decoded}
+        raw: list[Hit] = []
         url = str(event.get("url") or "")
         try:
             parts = urlsplit(url)
             path, query = parts.path, parts.query
         except ValueError:
             path, query = url, ""
-        for text, where in ((path, "URL path"), (unquote_plus(path), "URL path")):
-            hits += self.search_text(text, where)
-        for text in (query, unquote_plus(query)):
-            hits += self.search_text(text, "query string")
+        raw += self.search_text(path, "URL path")
+        raw += self.search_text(query, "query string")
         request = event.get("request") or {}
         for pair in request.get("headers") or []:
             if isinstance(pair, (list, tuple)) and len(pair) == 2:
-                hits += self.search_text(f"{pair[0]}: {pair[1]}", f"header {str(pair[0])[:60]}")
+                raw += self.search_text(f"{pair[0]}: {pair[1]}", f"header {str(pair[0])[:60]}")
         body = request.get("body_text")
         if isinstance(body, str):
-            hits += self.search_text(body, "body")
-            hits += self.search_text(unquote_plus(body), "body")
+            raw += self.search_text(body, "body")
         elif isinstance(request.get("body_base64"), str):
             try:
-                raw = base64.b64decode(request["body_base64"])
-                hits += self.search_text(raw.decode("latin-1"), "body")
+                raw += self.search_text(base64.b64decode(request["body_base64"]).decode("latin-1"), "body")
             except ValueError:
                 pass
-        for where, text in _strings(event.get("decoded")):
-            hits += self.search_text(text, where or "decoded payload")
-        return _unique(hits)
+        raw = [hit for hit in raw if hit.where.startswith("header") or (hit.planted.value, hit.form) not in shown]
+        return _unique(decoded + raw)
 
     def search_names(self, names: Iterable[str], where: str) -> list[Hit]:
         """Hits in host names (DNS look-ups, tunnel targets): data can leave in a name too."""
