@@ -210,7 +210,9 @@ class CanarySearch:
                 raw += self.search_text(base64.b64decode(request["body_base64"]).decode("latin-1"), "body")
             except ValueError:
                 pass
-        raw = [hit for hit in raw if hit.where.startswith("header") or (hit.planted.value, hit.form) not in shown]
+        # the payload is decoded from the body or the query: what it shows, they need not repeat
+        raw = [hit for hit in raw if hit.where not in ("body", "query string")
+               or (hit.planted.value, hit.form) not in shown]
         return _unique(decoded + raw)
 
     def search_names(self, names: Iterable[str], where: str) -> list[Hit]:
