@@ -88,6 +88,17 @@ def _is_ip(name: str) -> bool:
     return True
 
 
+def _at_collector_endpoint(obs: Observation) -> tuple[Collector | None, bool]:
+    """A request to an unknown host sent to a collector's endpoint (a self-hosted or proxied
+    collector: OTLP on any host, Sentry's `/api/<project>/envelope/`): whether it is, and the
+    collector when only one has that endpoint (its sinkhole answers; its shape decides later
+    whether the event is that collector's)."""
+    method = obs.method if obs.transport == "http" else obs.transport.upper()
+    path = normalize_path(obs.path)
+    found = [c for c in collectors.collectors() if c.endpoint(method, path)]
+    return (found[0] if len(found) == 1 else None), bool(found)
+
+
 class Enforcer:
     """Decides one request's action from the catalogue and the rules (both swapped whole)."""
 
@@ -138,9 +149,13 @@ class Enforcer:
         if not for_host:
             rule = rules.host_rule(host)
             if rule is not None:
-                return Outcome(Decision(rule.action, rule))
-            if host_catalogue().lookup(host) is not None or (self.discover and looks_like_telemetry(obs, host)):
+                return Outcome(Decision(rule.action, rule), collector=_at_collector_endpoint(obs)[0])
+            if host_catalogue().lookup(host) is not None:
                 return Outcome(rules.decide(None, None, host))
+            if self.discover:
+                collector, at_endpoint = _at_collector_endpoint(obs)
+                if at_endpoint or looks_like_telemetry(obs, host):
+                    return Outcome(rules.decide(None, None, host), collector=collector)
             return PASS
         candidates = self.catalogue.candidates_at(obs, host, obs.path)
         if not candidates:
