@@ -1,4 +1,4 @@
-"""Captured data is hostile: every output shows it and none lets it act (docs/security-output.md).
+"""Captured data is hostile: every output shows it and none lets it act (docs/security.md).
 
 A corpus of terminal escapes (OSC title, OSC 52 clipboard write, CSI clear, C1 CSI), a bidi
 override, DEL, a bare CR, a lone surrogate, HTML, Markdown and Textual markup, and numbers past

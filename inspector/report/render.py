@@ -3,7 +3,7 @@
 Captured data (keys, values, headers, methods, URLs) is hostile: every format shows it and never
 lets it act. Text goes through `inspector.core.textsafe` (control, bidi and separator characters
 as visible escapes); Markdown also escapes its own syntax and HTML, HTML is escaped, and JSON and
-SARIF are strict JSON written by `safe_json`. See docs/security-output.md.
+SARIF are strict JSON written by `safe_json`. See docs/security.md.
 """
 
 from __future__ import annotations
