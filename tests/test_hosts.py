@@ -78,3 +78,19 @@ def test_a_catalogue_host_without_a_policy_is_intercepted_and_reported(tmp_path)
     event = Pipeline(Catalogue.load()).process(Observation("GET", "https://cdn.segment.com/v1/projects/x/settings"))
     assert event.owner == "Twilio"
     assert any(f.code == "unknown-endpoint" and "analytics host of Twilio" in f.message for f in event.findings)
+
+
+def test_a_broken_user_file_is_said_once_and_the_builtins_stay(tmp_path, monkeypatch, caplog):
+    import logging
+    (tmp_path / "telemetry-inspector").mkdir()
+    (tmp_path / "telemetry-inspector" / "hosts.json").write_text("{broken", encoding="utf-8")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    hosts.default.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="telemetry_inspector"):
+            catalogue = hosts.default()
+        assert catalogue.lookup("api.segment.io") is not None
+        assert [r.getMessage() for r in caplog.records if "hosts.json" in r.getMessage()][0].endswith(
+            "using the built-in hosts only")
+    finally:
+        hosts.default.cache_clear()

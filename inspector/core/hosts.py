@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -122,6 +123,7 @@ def default() -> HostCatalogue:
     """The catalogue every part uses unless given another (a broken user file: built-ins only)."""
     try:
         return load()
-    except HostCatalogueError:
+    except HostCatalogueError as exc:
+        logging.getLogger("telemetry_inspector").warning("telemetry-inspector: %s; using the built-in hosts only", exc)
         text = resources.files("inspector.data").joinpath("hosts.json").read_text(encoding="utf-8")
         return HostCatalogue(parse_entries(json.loads(text), "builtin hosts.json"))
