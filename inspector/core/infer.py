@@ -15,7 +15,7 @@ import yaml
 from inspector.core.audit import type_name
 from inspector.core.decode import Decoded
 from inspector.core.observation import Observation
-from inspector.core.policy import _FORMAT_PATTERNS, _is_ip
+from inspector.core.policy.schema import _FORMAT_PATTERNS, _is_ip
 
 _FORMAT_ORDER = ("uuid", "sha256-hex", "date-time", "semver", "email")
 
