@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
 import click
 
 from inspector.cli.live import build_proxy, exit_now, log_to_stderr, proxy_options
-from inspector.cli.main import EXIT_FINDINGS, InputError, cli
+from inspector.cli.main import InputError, cli
 
 
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO",
@@ -52,62 +50,43 @@ def ca_bundle(ca_cert: Path, target: Path) -> Path:
 
 @cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @proxy_options
-@click.option("--expect-none", is_flag=True, help="Exit non-zero if any telemetry was seen (opt-out check).")
+@click.option("--expect-none", is_flag=True,
+              help="Exit 1 if anything left or may have left: telemetry, a bypass, refused traffic.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the summary.")
+@click.option("--isolate", type=click.Choice(["auto", "namespace", "off"]), default="auto", show_default=True,
+              help="namespace: run COMMAND in a network namespace whose only way out is the inspector; off: "
+                   "watch it for connections around the proxy; auto: namespace where possible.")
+@click.option("--opt-out", is_flag=True, help="Set every known opt-out (DO_NOT_TRACK, vendors' variables); "
+                                              "report what is still sent.")
+@click.option("--compare", is_flag=True, help="Run twice, without and with the opt-outs; per channel: "
+                                              "stopped, ignored or new (exit 1 on ignored/new).")
+@click.option("--canary", is_flag=True, help="Plant fake user, host, home, e-mail, token values; find them "
+                                             "in the traffic, in any encoding or digest (exit 1 if found).")
+@click.option("--canary-cwd", is_flag=True, help="With --canary: run COMMAND in a canary-named directory.")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the verification report (.json, .md, else text), mode 0600.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(expect_none: bool, quiet: bool, command: tuple[str, ...], listen: str, **kwargs: Any) -> None:
+def exec_(expect_none: bool, quiet: bool, isolate: str, opt_out: bool, compare: bool, canary: bool,
+          canary_cwd: bool, report_path: Path | None, command: tuple[str, ...], listen: str, **kwargs: Any) -> None:
     """Run COMMAND with its traffic routed through the inspector, then summarise its telemetry.
 
     Sets HTTP(S)_PROXY and the CA-trust variables (SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
-    NODE_EXTRA_CA_CERTS, CURL_CA_BUNDLE, GIT_SSL_CAINFO, …) for COMMAND. Returns COMMAND's
-    exit status; with --expect-none, exit 1 if any telemetry was seen.
+    NODE_EXTRA_CA_CERTS, CURL_CA_BUNDLE, GIT_SSL_CAINFO, …) for COMMAND; on Linux it runs in
+    a network namespace whose only way out is the inspector (docs/verification.md). Returns
+    COMMAND's exit status; 1 when a verification flag's check failed.
     """
-    import tempfile
-
-    from inspector.proxy.embed import ProxyStartError, ProxyThread
-    from inspector.report.render import event_line
-
-    seen: list[Any] = []
-    lock = threading.Lock()
-
-    def emit(event: Any) -> None:
-        with lock:
-            seen.append(event)
-            if not quiet:
-                click.echo("telemetry-inspector: " + event_line(event), err=True)
+    from inspector.verify.execflow import ExecError, ExecOptions, run_exec
 
     if listen == "127.0.0.1:8080":
         listen = "127.0.0.1:0"  # a free port: exec must not fight a running proxy
     log_to_stderr()
-    settings, addon, store = build_proxy(listen=listen, callbacks=[emit], **kwargs)
-    thread = ProxyThread(settings, addon)
+    settings, addon, store = build_proxy(listen=listen, **kwargs)
+    options = ExecOptions(expect_none=expect_none, quiet=quiet, isolate=isolate, opt_out=opt_out,
+                          compare=compare, canary=canary or canary_cwd, canary_cwd=canary_cwd,
+                          report=report_path)
     try:
-        thread.start()
-    except ProxyStartError as exc:
+        rc = run_exec(list(command), options, settings, addon, store, proxy_environment, ca_bundle,
+                      lambda line: click.echo(line, err=True))
+    except ExecError as exc:
         raise InputError(str(exc)) from None
-    with tempfile.TemporaryDirectory(prefix="ti-exec-") as tmp:
-        try:
-            bundle = ca_bundle(settings.ca_cert(), Path(tmp) / "ca-bundle.pem")
-            env = proxy_environment(thread.port, bundle)
-            try:
-                rc = subprocess.call(list(command), env=env)
-            except FileNotFoundError:
-                raise InputError(f"command not found: {command[0]}") from None
-            except KeyboardInterrupt:
-                rc = 130
-            addon.wait_idle(10)
-        finally:
-            thread.stop()
-            addon.stop()
-            if store is not None:
-                store.close()
-    from inspector.core.textsafe import safe_line
-
-    violations = sum(1 for e in seen if e.verdict == "violation")
-    channels = sorted({e.policy or e.host for e in seen})  # host names come from the traffic
-    click.echo(safe_line(f"telemetry-inspector: {len(seen)} telemetry event(s), {violations} with violations"
-                         + (f" — {', '.join(channels)}" if channels else "")), err=True)
-    if expect_none and seen:
-        click.echo("telemetry-inspector: telemetry was sent although none was expected (--expect-none)", err=True)
-        exit_now(EXIT_FINDINGS if rc == 0 else rc)
     exit_now(rc)
