@@ -53,6 +53,9 @@ def test_aaaa_gets_an_empty_answer_and_malformed_queries_none():
     response[2] |= 0x80
     assert dns.parse_query(bytes(response)) is None and dns.formerr(bytes(response)) is None
     assert dns.parse_query(query(".".join(["a" * 63] * 5))) is None  # longer than a name can be
+    # a name ends up in a CONNECT line: nothing but letters, digits, '-' and '_'
+    for hostile in ("evil\r\nx-injected: 1.example", "a b.example", "caf\u00e9.example", "x:443.example"):
+        assert dns.parse_query(query(hostile)) is None, hostile
 
 
 # ---------------------------------------------------------------------- packets

@@ -11,6 +11,7 @@ malformed is dropped or answered FORMERR, never trusted.
 from __future__ import annotations
 
 import ipaddress
+import re
 import struct
 import threading
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ MAX_NAMES = 65_000  # addresses in the fake range, less the network and broadcas
 TYPE_A, CLASS_IN = 1, 1
 TTL = 30
 MAX_NAME = 253
+# A name becomes part of a CONNECT line to the proxy: letters, digits, '-' and '_' only.
+_LABEL = re.compile(rb"^[A-Za-z0-9_-]{1,63}$")
 
 
 class FakeIps:
@@ -85,7 +88,7 @@ def parse_query(data: bytes) -> Question | None:
         if length & 0xC0:  # compression pointers have no place in a query's first name
             return None
         label = data[offset:offset + length]
-        if len(label) != length:
+        if len(label) != length or not _LABEL.match(label):
             return None
         labels.append(label.decode("ascii", "replace").lower())
         offset += length
