@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import re
-from collections import deque
 from typing import Any, Iterable
 
+from inspector.core import claims
+from inspector.core.claims import ClaimContext, ClaimSpec
+from inspector.core.claims.max_requests import RateTracker
 from inspector.core.discover import looks_like_telemetry
 from inspector.core.collectors import Collector
 from inspector.core.decode import Decoded, raw_query_params
 from inspector.core.hosts import default as host_catalogue
-from inspector.core.findings import INFO, VIOLATION, WARNING, Citation, Claim, Finding
+from inspector.core.findings import INFO, MAX_EVIDENCE, VIOLATION, WARNING, Citation, Claim, Finding, evidence
 from inspector.core.observation import Observation
 from inspector.core.pii import scan_text
-from inspector.core.policy import Catalogue, ClaimSpec, Policy, parse_duration, resolve_with_paths
+from inspector.core.policy import Catalogue, Policy, resolve_with_paths
 
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _PII_FORMATS = {"email": "email", "ipv4": "ip", "ip": "ip", "hostname": "hostname"}
-MAX_EVIDENCE = 300
+_evidence = evidence  # (the name the auditor and its tests use)
 
 
 def json_path(parts: Iterable[Any]) -> str:
@@ -31,60 +31,10 @@ def json_path(parts: Iterable[Any]) -> str:
     return out
 
 
-def _evidence(value: Any) -> Any:
-    if isinstance(value, str) and len(value) > MAX_EVIDENCE:
-        return value[:MAX_EVIDENCE] + "…"
-    if isinstance(value, (dict, list)):
-        # shown as JSON, as it was on the wire (not a Python repr: {'auth': False})
-        text = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
-        return text[:MAX_EVIDENCE] + ("…" if len(text) > MAX_EVIDENCE else "")
-    return value
-
-
-def _claim(policy: Policy, spec: ClaimSpec | None, check: str, cite: dict[str, Any] | None = None) -> Claim:
-    if spec is not None:
-        return Claim(check, spec.citation)
-    return Claim(check, policy.cite(cite) if cite else policy.cite(None))
-
-
 def _path_pattern(path: str) -> re.Pattern[str]:
     """`batch[].userId` / `metrics.*` → a regex over concrete paths (`batch[3].userId`)."""
     escaped = re.escape(path).replace(r"\[\]", r"\[\d+\]").replace(r"\*", r"[^.\[]+")
     return re.compile(f"^{escaped}$")
-
-
-class RateTracker:
-    """Counts requests per policy and session (or sliding interval) for max-requests claims."""
-
-    def __init__(self) -> None:
-        self._per_session: dict[tuple[str, str], int] = {}
-        self._windows: dict[tuple[str, str, float], deque[float]] = {}
-
-    def check(self, policy: Policy, obs: Observation) -> list[Finding]:
-        findings = []
-        for spec in policy.claims_of("max-requests"):
-            count = int(spec.params["count"])
-            per = str(spec.params.get("per", "session"))
-            if per == "session":
-                key = (policy.id, obs.session)
-                seen = self._per_session.get(key, 0) + 1
-                self._per_session[key] = seen
-                if seen > count:
-                    findings.append(Finding(
-                        "rate-exceeded", VIOLATION, "",
-                        f"request {seen} of this session; the vendor says at most {count} per session",
-                        evidence=seen, claim=Claim("max-requests", spec.citation)))
-            else:
-                seconds = parse_duration(per)
-                window = self._windows.setdefault((policy.id, obs.session, seconds), deque(maxlen=count + 1))
-                window.append(obs.timestamp)
-                recent = [t for t in window if obs.timestamp - t < seconds]
-                if len(recent) > count:
-                    findings.append(Finding(
-                        "rate-exceeded", VIOLATION, "",
-                        f"{len(recent)} requests within {per}; the vendor says at most {count} per {per}",
-                        evidence=len(recent), claim=Claim("max-requests", spec.citation)))
-        return findings
 
 
 class Auditor:
@@ -92,7 +42,7 @@ class Auditor:
 
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
-        self.rates = RateTracker()
+        self.state: dict[str, Any] = {}  # the claim checks' memory across requests (max-requests' counts)
 
     def audit(self, obs: Observation, decoded: Decoded, policy: Policy | None,
               collector: Collector | None = None) -> list[Finding]:
@@ -125,13 +75,18 @@ class Auditor:
             return findings
         findings.extend(self._encoding(decoded, policy))
         findings.extend(self._cookies(obs, policy))
-        findings.extend(self.rates.check(policy, obs))
+        ctx = ClaimContext(obs, policy.id, decoded.value if decoded.structured else None, self.state,
+                           resolve_with_paths)
+        findings.extend(self._claims(policy, ctx, "on_request"))
         if decoded.structured:
             findings.extend(self._schema(decoded.value, policy))
             declared_pii = self._declared_pii(decoded.value, policy, findings)
-            severity = VIOLATION if policy.claim("no-pii") else WARNING
+            for spec in policy.claims:
+                if (check := claims.get(spec.check)) is not None:
+                    declared_pii.update(check.exempt_paths(ctx, spec))
+            severity = VIOLATION if _escalating(policy, "pii") else WARNING
             findings.extend(self._pii(decoded.value, policy, declared_pii, severity))
-            findings.extend(self._claims(decoded.value, policy))
+            findings.extend(self._claims(policy, ctx, "on_payload"))
         return findings
 
     # --- a collector's own credentials
@@ -198,9 +153,9 @@ class Auditor:
 
     # --- cookies
     def _cookies(self, obs: Observation, policy: Policy | None) -> list[Finding]:
-        spec = policy.claim("no-cookies") if policy else None
+        spec = _escalating(policy, "cookie") if policy else None
         severity = VIOLATION if spec else INFO
-        claim = Claim("no-cookies", spec.citation) if spec else None
+        claim = Claim(spec.check, spec.citation) if spec else None
         out = []
         for value in obs.header_values("cookie"):
             names = [part.split("=", 1)[0].strip() for part in value.split(";") if part.strip()]
@@ -271,14 +226,11 @@ class Auditor:
                     findings.append(Finding(
                         "pii", INFO, where, f"{kind}: declared by the vendor as collected",
                         evidence=_evidence(found), claim=Claim("declared-fields", policy.cite(spec.get("cite")))))
-        for spec in policy.claims_of("hashed"):
-            for where, _found in resolve_with_paths(value, spec.params["path"]):
-                paths.add(where)
         return paths
 
     def _pii(self, value: Any, policy: Policy | None, skip: set[str], severity: str) -> list[Finding]:
-        spec = policy.claim("no-pii") if policy else None
-        claim = Claim("no-pii", spec.citation) if spec else None
+        spec = _escalating(policy, "pii") if policy else None
+        claim = Claim(spec.check, spec.citation) if spec else None
         out = []
         for where, key, text in _strings(value):
             if where in skip:
@@ -288,50 +240,25 @@ class Auditor:
                                    evidence=hit.value, claim=claim))
         return out
 
-    # --- other claims
-    def _claims(self, value: Any, policy: Policy) -> list[Finding]:
+    # --- the policy's claims (inspector/core/claims: one module per check)
+    @staticmethod
+    def _claims(policy: Policy, ctx: ClaimContext, hook: str) -> list[Finding]:
+        """Each claim's check at `hook` (`on_request`, `on_payload`), in the policy's order."""
         out: list[Finding] = []
         for spec in policy.claims:
-            if spec.check == "anonymised-values":
-                pattern = re.compile(spec.params["pattern"])
-                for where, found in resolve_with_paths(value, spec.params["path"]):
-                    if not isinstance(found, str):
-                        continue
-                    for match in pattern.finditer(found):
-                        for name, group in match.groupdict().items():
-                            if group is not None and group != name:
-                                out.append(Finding(
-                                    "not-anonymised", VIOLATION, where,
-                                    f"{name} should read the placeholder {name!r}, found {group!r}",
-                                    evidence=_evidence(found), claim=Claim(spec.check, spec.citation)))
-            elif spec.check == "no-free-text":
-                pattern = re.compile(spec.params["pattern"])
-                for where, found in resolve_with_paths(value, spec.params["path"]):
-                    if found is None:
-                        continue
-                    text = found if isinstance(found, str) else json.dumps(found, ensure_ascii=False, default=str)
-                    if not pattern.fullmatch(text):
-                        out.append(Finding(
-                            "free-text", VIOLATION, where,
-                            f"free text in {where}: does not match the vendor's description",
-                            evidence=_evidence(found), claim=Claim(spec.check, spec.citation)))
-            elif spec.check == "hashed":
-                for where, found in resolve_with_paths(value, spec.params["path"]):
-                    if found is None:
-                        continue
-                    if not (isinstance(found, str) and _SHA256_HEX.match(found)):
-                        out.append(Finding(
-                            "not-hashed", VIOLATION, where,
-                            f"{where} is not a SHA-256 hex digest",
-                            evidence=_evidence(found), claim=Claim(spec.check, spec.citation)))
-            elif spec.check == "optional":
-                for where, found in resolve_with_paths(value, spec.params["path"]):
-                    if found not in (None, "", [], {}):
-                        out.append(Finding(
-                            "optional-field", INFO, where,
-                            f"{where} is present: the vendor says it is collected only if the user provided it",
-                            evidence=_evidence(found), claim=Claim(spec.check, spec.citation)))
+            check = claims.get(spec.check)
+            if check is not None:
+                out.extend(getattr(check, hook)(ctx, spec))
         return out
+
+
+def _escalating(policy: Policy, code: str) -> ClaimSpec | None:
+    """The policy's first claim that makes the auditor's own `code` findings violations."""
+    names = claims.escalating(code)
+    for spec in policy.claims:
+        if spec.check in names:
+            return spec
+    return None
 
 
 def _type_message(error: Any) -> str:
@@ -389,4 +316,4 @@ def _strings(value: Any) -> Iterable[tuple[str, str | None, str]]:
                 stack.append((node[i], f"{where}[{i}]", key))
 
 
-__all__ = ["Auditor", "RateTracker", "json_path", "type_name", "Citation"]
+__all__ = ["Auditor", "RateTracker", "json_path", "type_name", "Citation", "MAX_EVIDENCE"]

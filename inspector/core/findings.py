@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +36,20 @@ CODES = {
     "bypass": "a connection of an `exec` command that went around the proxy (not isolated: detected, not stopped)",
     "refused": "traffic of an isolated `exec` command that tried to leave other than through the inspector",
 }
+
+
+MAX_EVIDENCE = 300  # characters of a value shown as a finding's evidence
+
+
+def evidence(value: Any) -> Any:
+    """A value as a finding's evidence: long text cut, an object or list shown as JSON."""
+    if isinstance(value, str) and len(value) > MAX_EVIDENCE:
+        return value[:MAX_EVIDENCE] + "…"
+    if isinstance(value, (dict, list)):
+        # shown as JSON, as it was on the wire (not a Python repr: {'auth': False})
+        text = json.dumps(value, ensure_ascii=False, default=str, separators=(", ", ": "))
+        return text[:MAX_EVIDENCE] + ("…" if len(text) > MAX_EVIDENCE else "")
+    return value
 
 
 @dataclass(frozen=True, slots=True)

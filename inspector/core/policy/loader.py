@@ -9,17 +9,15 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import yaml
-from jsonschema import Draft202012Validator
 
+from inspector.core import claims as claim_checks
 from inspector.core.files import read_regular
 from inspector.core.findings import Citation
+from inspector.core.policy import metaschema
 from inspector.core.policy.model import ClaimSpec, Policy, ShapeCondition
 from inspector.core.policy.paths import UnsafeRegex, compile_user_regex
-from inspector.core.policy.schema import FORMATS, TYPES
 
 BUILTIN_PACKAGE = "inspector.policies"
-ENCODINGS = {"gzip", "deflate", "br", "base64", "jwe", "json", "form"}
-CHECKS = {"no-cookies", "max-requests", "no-pii", "anonymised-values", "no-free-text", "hashed", "optional"}
 
 
 # ---------------------------------------------------------------- errors
@@ -37,117 +35,6 @@ class PolicyError(Exception):
                 for line, msg in self.problems]
 
 
-
-# ---------------------------------------------------------------- the policy format, as a schema
-
-_SHAPE_CONDITION = {
-    "type": "object", "required": ["path"], "additionalProperties": False,
-    "properties": {"path": {"type": "string"}, "equals": {}, "in": {"type": "array"},
-                   "exists": {"type": "boolean"}}}
-
-_CITE = {
-    "type": "object",
-    "properties": {"section": {"type": "string"}, "quote": {"type": "string"},
-                   "document": {"type": "string"}, "url": {"type": "string"}},
-    "additionalProperties": False,
-}
-_FIELD_KEYS = {
-    "type": {"anyOf": [{"enum": sorted(TYPES)}, {"type": "array", "items": {"enum": sorted(TYPES)}}]},
-    "format": {"enum": FORMATS},
-    "enum": {"type": "array"},
-    "pattern": {"type": "string"},
-    "minimum": {"type": "number"},
-    "maximum": {"type": "number"},
-    "nullable": {"type": "boolean"},
-    "optional": {"type": "boolean"},
-    "fields": {"$ref": "#/$defs/tree"},
-    "additional": {"type": "boolean"},
-    "values": {"$ref": "#/$defs/field"},
-    "items": {"$ref": "#/$defs/field"},
-    "pii": {"type": "string"},
-    "cite": _CITE,
-    "note": {"type": "string"},
-}
-POLICY_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["id", "vendor", "product", "source", "match", "payload", "declared"],
-    "additionalProperties": False,
-    "$defs": {
-        "field": {"type": "object", "properties": _FIELD_KEYS, "additionalProperties": False},
-        "tree": {"type": "object", "additionalProperties": {"$ref": "#/$defs/field"}},
-        "cite": _CITE,
-    },
-    "properties": {
-        "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
-        "vendor": {"type": "string", "minLength": 1},
-        "product": {"type": "string", "minLength": 1},
-        "source": {
-            "type": "object", "required": ["document"],
-            "properties": {"document": {"type": "string"}, "title": {"type": "string"},
-                           "url": {"type": "string"}, "version": {"type": "string"}},
-            "additionalProperties": False,
-        },
-        "match": {
-            "type": "object", "required": ["hosts"], "additionalProperties": False,
-            "properties": {
-                "transport": {"enum": ["http", "websocket"]},
-                "hosts": {"type": "array", "minItems": 1, "items": {"type": "string"}},
-                "methods": {"type": "array", "items": {"type": "string"}},
-                "paths": {"type": "array", "items": {"type": "string"}},
-                "shape": {"type": "array", "items": {"oneOf": [_SHAPE_CONDITION, {
-                    # either of several conditions (e.g. two wire shapes of one channel)
-                    "type": "object", "required": ["any"], "additionalProperties": False,
-                    "properties": {"any": {"type": "array", "minItems": 1, "items": _SHAPE_CONDITION}}}]}},
-                "priority": {"type": "integer"},
-            },
-        },
-        "payload": {
-            "type": "object", "required": ["location", "encoding"], "additionalProperties": False,
-            "properties": {
-                "location": {"type": "string", "pattern": "^(body|ws-message|query:.+|form:.+)$"},
-                "encoding": {"type": "array", "items": {"enum": sorted(ENCODINGS)}},
-                "encoding_cite": _CITE,
-                "root": {"type": "string"},
-                "items": {"type": "string"},
-            },
-        },
-        "declared": {"$ref": "#/$defs/tree"},
-        "additional": {"type": "boolean"},
-        "envelope": {"$ref": "#/$defs/tree"},
-        "claims": {"type": "array", "items": {
-            "type": "object", "required": ["check"],
-            "properties": {"check": {"enum": sorted(CHECKS)}, "cite": _CITE,
-                           "count": {"type": "integer", "minimum": 1},
-                           "per": {"type": "string"}, "path": {"type": "string"},
-                           "pattern": {"type": "string"}, "note": {"type": "string"}},
-            "additionalProperties": False}},
-        "opt_out": {"type": "array", "items": {
-            "type": "object", "required": ["kind"],
-            "properties": {"kind": {"enum": ["env", "flag", "config", "prop", "prompt", "other"]},
-                           "name": {"type": "string"}, "value": {}, "how": {"type": "string"},
-                           "cite": _CITE, "note": {"type": "string"}},
-            "additionalProperties": False}},
-        "notes": {"type": "string"},
-        "sinkhole": {
-            "type": "object", "additionalProperties": False,
-            "properties": {"status": {"type": "integer", "minimum": 100, "maximum": 599},
-                           "content_type": {"type": "string"}, "body": {}},
-        },
-    },
-}
-_POLICY_VALIDATOR = Draft202012Validator(POLICY_SCHEMA)
-
-
-_DURATION_RE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
-
-
-def parse_duration(text: str) -> float:
-    """`30s`, `10m`, `6h`, `1d` → seconds."""
-    match = _DURATION_RE.match(text.strip())
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 10m, 6h, 1d)")
-    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
 
 
 
@@ -263,7 +150,7 @@ def parse_policy_text(text: str, origin: str, builtin: bool = False) -> Policy:
     if node is None or not isinstance(data, dict):
         raise PolicyError(origin, [(1, "a policy must be a YAML mapping (id, vendor, product, …)")])
     problems: list[tuple[int | None, str]] = []
-    for error in sorted(_POLICY_VALIDATOR.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(metaschema.validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         at = list(error.absolute_path)
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -315,23 +202,21 @@ def _semantic_problems(data: dict[str, Any], lines: dict[tuple[Any, ...], int]
     for i, pattern in enumerate(data["match"].get("paths", [])):
         if pattern.startswith("re:"):
             check_regex(pattern[3:], ("match", "paths", i))
+    known_params = claim_checks.params()
     for i, claim in enumerate(data.get("claims", [])):
         base = ("claims", i)
-        check = claim["check"]
-        needs = {"max-requests": ("count", "per"), "anonymised-values": ("path", "pattern"),
-                 "no-free-text": ("path", "pattern"), "hashed": ("path",), "optional": ("path",)}.get(check, ())
-        for param in needs:
-            if param not in claim:
-                problems.append((_line_for(lines, base), f"claims.{i}: check {check} needs '{param}'"))
-        if "pattern" in claim and check_regex(claim["pattern"], base + ("pattern",)):
-            if check == "anonymised-values" and not re.compile(claim["pattern"]).groupindex:
-                problems.append((_line_for(lines, base + ("pattern",)),
-                                 f"claims.{i}.pattern: anonymised-values needs named groups, e.g. (?P<TABLE_NAME>[^/]+)"))
-        if check == "max-requests" and "per" in claim and claim["per"] != "session":
-            try:
-                parse_duration(str(claim["per"]))
-            except ValueError as exc:
-                problems.append((_line_for(lines, base + ("per",)), f"claims.{i}.per: {exc}"))
+        check = claim_checks.get(claim["check"])
+        if check is None:  # (the format's schema names every registered check)
+            continue
+        for param, spec in check.params.items():
+            if spec.required and param not in claim:
+                problems.append((_line_for(lines, base), f"claims.{i}: check {check.name} needs '{param}'"))
+        # Any claim may carry any check's parameter: a regular expression is checked wherever it
+        # is, and the check's own problems see only the expressions that compiled.
+        bad = {param for param, spec in known_params.items()
+               if spec.regex and param in claim and not check_regex(claim[param], base + (param,))}
+        for param, message in check.problems({k: v for k, v in claim.items() if k not in bad}):
+            problems.append((_line_for(lines, base + (param,)), f"claims.{i}.{param}: {message}"))
 
     def walk(tree: Any, path: tuple[Any, ...]) -> None:
         if not isinstance(tree, dict):

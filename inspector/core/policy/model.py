@@ -7,6 +7,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from inspector.core.claims import ClaimSpec
 from inspector.core.fastcheck import compile_errors
 from inspector.core.findings import Citation
 from inspector.core.observation import Observation
@@ -40,13 +41,6 @@ class ShapeCondition:
 
 def _hashable(value: Any) -> bool:
     return not isinstance(value, (dict, list))
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimSpec:
-    check: str
-    citation: Citation
-    params: dict[str, Any]
 
 
 @dataclass(slots=True)

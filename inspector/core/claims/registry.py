@@ -1,0 +1,89 @@
+"""The claim-check registry: every check module in this package registers itself here.
+
+Adding a check is one module in `inspector/core/claims/` with a `@register`ed `ClaimCheck`, its
+codes documented in docs/findings.md (and `findings.CODES`), and a row in docs/policies.md;
+the policy format, the loader's checks and the audit find it here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import threading
+from typing import TypeVar
+
+from inspector.core.claims.base import ClaimCheck, Param
+
+_REGISTRY: dict[str, ClaimCheck] = {}
+_ESCALATING: dict[str, tuple[str, ...]] = {}  # asked twice per audited request: kept until the registry changes
+_LOADED = False
+_LOADING = threading.Lock()  # the proxy audits in threads: none may see a half-filled registry
+C = TypeVar("C", bound=type[ClaimCheck])
+
+
+def register(cls: C) -> C:
+    """Class decorator: one instance of each check, by its name."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    if cls.name in _REGISTRY and type(_REGISTRY[cls.name]) is not cls:
+        raise ValueError(f"two claim checks are named {cls.name!r}")
+    _REGISTRY[cls.name] = cls()
+    _ESCALATING.clear()
+    return cls
+
+
+def unregister(name: str) -> None:
+    """Remove a check (for tests that register one of their own)."""
+    _REGISTRY.pop(name, None)
+    _ESCALATING.clear()
+
+
+def _load() -> None:
+    global _LOADED
+    if _LOADED:
+        return
+    with _LOADING:
+        if _LOADED:
+            return
+        import inspector.core.claims as package
+        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+            if module.name not in ("base", "registry"):
+                importlib.import_module(f"{package.__name__}.{module.name}")
+        _LOADED = True
+
+
+def checks() -> tuple[ClaimCheck, ...]:
+    """Every registered check, by name."""
+    _load()
+    return tuple(_REGISTRY[name] for name in sorted(_REGISTRY))
+
+
+def names() -> tuple[str, ...]:
+    """The names a policy's `check:` may use."""
+    return tuple(check.name for check in checks())
+
+
+def get(name: str) -> ClaimCheck | None:
+    """The check of that name, or None (a policy rebuilt without validation may name any)."""
+    _load()
+    return _REGISTRY.get(name)
+
+
+def params() -> dict[str, Param]:
+    """Every parameter any check reads. A claim may carry any of them (unused ones are ignored,
+    as before checks declared their own), so one name must mean one thing across checks."""
+    out: dict[str, Param] = {}
+    for check in checks():
+        for name, param in check.params.items():
+            other = out.setdefault(name, param)
+            if other.schema != param.schema or other.regex != param.regex:
+                raise ValueError(f"claim parameter {name!r} means two things ({check.name} and another check)")
+    return out
+
+
+def escalating(code: str) -> tuple[str, ...]:
+    """The checks whose claim makes the auditor's own `code` findings violations."""
+    found = _ESCALATING.get(code)
+    if found is None:
+        found = _ESCALATING[code] = tuple(check.name for check in checks() if code in check.escalates)
+    return found
