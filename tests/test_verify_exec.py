@@ -100,6 +100,19 @@ def test_in_a_namespace_every_client_is_intercepted_and_expect_none_fails(tmp_pa
 
 
 @needs_namespace
+@pytest.mark.parametrize("client", ["node-fetch", "urllib-direct"])
+def test_a_connection_to_a_host_no_policy_names_fails_expect_none(tmp_path, upstream, client):
+    """Not telemetry the inspector knows, so it passes through unopened — but it left."""
+    if client == "node-fetch" and shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    done = run_exec(tmp_path, upstream, "--expect-none", "--", *CLIENTS[client],
+                    "https://phone-home.unknown-vendor.test/collect")
+    assert done.returncode == 1, done.stderr
+    assert "passed through: phone-home.unknown-vendor.test:443" in done.stderr
+    assert "passed through to hosts no policy names" in done.stderr
+
+
+@needs_namespace
 def test_a_quiet_command_passes_expect_none_in_a_namespace(tmp_path, upstream):
     done = run_exec(tmp_path, upstream, "--expect-none", "--isolate", "namespace", "--",
                     sys.executable, "-c", "print('no telemetry here')")

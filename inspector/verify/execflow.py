@@ -261,6 +261,9 @@ def _judge(v: Verification, options: ExecOptions) -> None:
             what.append(f"{sum(last.bypasses.values())} connection(s) around the proxy")
         if last.refused:
             what.append(f"{sum(last.refused.values())} refused attempt(s) to reach elsewhere")
+        if last.passed():
+            what.append(f"{sum(last.passed().values())} connection(s) passed through to hosts no policy "
+                        f"names ({', '.join(sorted(last.passed()))})")
         v.reasons.append("telemetry was sent although none was expected (--expect-none): " + ", ".join(what))
     if options.compare:
         broken = [c.name for c in v.channels if c.status in ("ignored", "new")]
@@ -279,7 +282,7 @@ def _summarise(v: Verification, out: Callable[[str], None]) -> None:
         label = f"{run.label}: " if len(v.runs) > 1 else ""
         out(safe_line(f"{PREFIX}{label}{len(run.events)} telemetry event(s), {violations} with violations"
                       + (f" — {', '.join(names)}" if names else "")))
-        for what, counter in (("bypass", run.bypasses), ("refused", run.refused)):
+        for what, counter in (("bypass", run.bypasses), ("refused", run.refused), ("passed through", run.passed())):
             for destination, count in sorted(counter.items()):
                 out(safe_line(f"{PREFIX}{label}{what}: {destination} (×{count})"))
     if v.mode != "plain":

@@ -52,9 +52,21 @@ class Run:
             counts[f"refused {label}"] += count
         return counts
 
+    def passed(self) -> Counter[str]:
+        """Namespace: connections to hosts that produced no event — passed through the proxy
+        unopened (no policy, collector or rule names them), so whatever they carried left."""
+        seen = {e.host for e in self.events}
+        out: Counter[str] = Counter()
+        for tunnel, count in self.tunnels.items():
+            host = tunnel.rsplit(":", 1)[0].strip("[]").lower().rstrip(".")
+            if host not in seen:
+                out[tunnel] += count
+        return out
+
     def left(self) -> bool:
-        """Did anything leave, or may it have (telemetry seen, a bypass, refused traffic)?"""
-        return bool(self.events or self.bypasses or self.refused)
+        """Did anything leave, or may it have (telemetry seen, a bypass, refused traffic, a
+        connection passed through to a host the inspector does not know)?"""
+        return bool(self.events or self.bypasses or self.refused or self.passed())
 
 
 def channel_of(event: Event) -> str:
