@@ -36,6 +36,11 @@ CLIENTS = {
     "urllib-direct": [sys.executable, str(APPS / "send.py"), "--direct"],
     "urllib-proxy": [sys.executable, str(APPS / "send.py")],
 }
+try:  # requests with trust_env=False, when the SDK pins bring requests in
+    import requests  # noqa: F401
+    CLIENTS["requests-trust-env-false"] = [sys.executable, str(APPS / "send_requests.py")]
+except ImportError:
+    pass
 
 
 def run_exec(tmp_path: Path, upstream, *args: str, timeout: float = 60, **env: str):
