@@ -211,14 +211,14 @@ def test_discover_records_likely_telemetry_on_unknown_hosts(live_proxy, upstream
 
 
 def test_the_demo_sends_every_channel_with_a_decrypted_jwe_a_block_and_a_sinkhole(tmp_path):
-    from inspector.cli.live import build_proxy
+    from inspector.cli.app import App
     from inspector.emit.demo import DemoRunner
+    from inspector.proxy.config import ProxyConfig
     from inspector.proxy.embed import ProxyThread
 
-    settings, addon, store = build_proxy(
-        listen="127.0.0.1:0", allow_remote=False, store_path=tmp_path / "s.json", policy_dirs=(), modes=(),
-        discover=False, block_all=False, block_mode="respond", block_status=403, max_events=0, redact=False,
-        confdir=tmp_path / "mitmproxy", set_options=(), keys=(), keep_events=True)
+    settings, addon, store = App().build_proxy(
+        ProxyConfig(listen="127.0.0.1:0", store_path=tmp_path / "s.json", confdir=tmp_path / "mitmproxy"),
+        keep_events=True)
     runner = DemoRunner(settings, addon, store, pause=0).prepare()
     thread = ProxyThread(settings, addon).start()
     try:

@@ -17,6 +17,7 @@ from inspector.emit.redirect import LoopbackRedirect
 from inspector.emit.send import send
 from inspector.proxy.addon import TelemetryInspector
 from inspector.proxy.embed import ProxySettings
+from inspector.proxy.runner import EmbeddedRunner
 from inspector.store import Store
 from inspector.tui.app import InspectorApp
 from inspector.tui.event_list import EventList
@@ -28,7 +29,7 @@ def make_app(tmp_path: Path, upstream, keys=()) -> InspectorApp:
     settings = ProxySettings(listen_port=0, confdir=tmp_path / "mitmproxy",
                              extra={"ssl_verify_upstream_trusted_ca": str(upstream.ca_file)},
                              addons=[LoopbackRedirect(upstream.address)])
-    return InspectorApp(addon.catalogue, addon.keyring, store=store, proxy_settings=settings, addon=addon,
+    return InspectorApp(addon.catalogue, addon.keyring, store=store, runner=EmbeddedRunner(settings, addon),
                         export_dir=tmp_path)
 
 
@@ -42,8 +43,8 @@ async def until(pilot, predicate, timeout: float = 15.0) -> None:
 
 async def sent(app: InspectorApp, request) -> int:
     """Send through the app's proxy from a thread (a client is another program)."""
-    port = app.proxy.listen_addrs[0][1]
-    response = await asyncio.to_thread(send, request, ("127.0.0.1", port), app.proxy_settings.ca_cert())
+    port = app.runner.listen_addrs[0][1]
+    response = await asyncio.to_thread(send, request, ("127.0.0.1", port), app.runner.ca_cert())
     return response.status
 
 
@@ -56,7 +57,7 @@ async def test_rows_detail_block_allow_filter_vendors(tmp_path, upstream):
     app = make_app(tmp_path, upstream)
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: app.proxy is not None and app.proxy.listen_addrs)
+            await until(pilot, lambda: app.runner.listen_addrs)
             pixel = pick("refine-v4-browser")
             cli = pick("hasura-cli")
             assert await sent(app, pixel) == 200
@@ -112,7 +113,7 @@ async def test_rule_from_another_process_shows_in_the_tui(tmp_path, upstream):
     app = make_app(tmp_path, upstream)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: app.proxy is not None and app.proxy.listen_addrs)
+            await until(pilot, lambda: app.runner.listen_addrs)
             done = await asyncio.to_thread(
                 subprocess.run, [sys.executable, "-m", "inspector", "rules", "sinkhole", "Appsmith",
                                  "--store", str(tmp_path / "store.json")],
@@ -131,7 +132,7 @@ async def test_loading_a_key_decodes_an_unverifiable_jwe(tmp_path, upstream):
     app = make_app(tmp_path, upstream)  # started without the key
     try:
         async with app.run_test(size=(120, 40)) as pilot:
-            await until(pilot, lambda: app.proxy is not None and app.proxy.listen_addrs)
+            await until(pilot, lambda: app.runner.listen_addrs)
             token = next(r for r in wire_requests(KEYS) if r.channel == "refine-v3-browser"
                          and "unverifiable-encrypted" not in r.expect)
             await sent(app, token)
@@ -151,7 +152,7 @@ async def test_proxy_that_cannot_bind_is_shown_and_exits_2(tmp_path, upstream):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         app = make_app(tmp_path, upstream)
-        app.proxy_settings.listen_port = busy.getsockname()[1]
+        app.runner.settings.listen_port = busy.getsockname()[1]
         try:
             async with app.run_test(size=(80, 24)) as pilot:
                 await until(pilot, lambda: app.proxy_error is not None)

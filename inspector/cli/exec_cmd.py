@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import click
 
-from inspector.cli.live import build_proxy, exit_now, log_to_stderr, proxy_options
-from inspector.cli.main import InputError, cli
+from inspector.cli.app import App, pass_app
+from inspector.cli.errors import InputError, exit_now
+from inspector.cli.options import proxy_options
+from inspector.proxy.config import DEFAULT_LISTEN, ProxyConfig
+from inspector.proxy.output import log_to_stderr
 
 
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO",
@@ -48,7 +51,7 @@ def ca_bundle(ca_cert: Path, target: Path) -> Path:
     return target
 
 
-@cli.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.command(name="exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @proxy_options
 @click.option("--expect-none", is_flag=True,
               help="Exit 1 if anything left or may have left: telemetry, a bypass, refused traffic.")
@@ -66,8 +69,10 @@ def ca_bundle(ca_cert: Path, target: Path) -> Path:
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the verification report (.json, .md, else text), mode 0600.")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-def exec_(expect_none: bool, quiet: bool, isolate: str, opt_out: bool, compare: bool, canary: bool,
-          canary_cwd: bool, report_path: Path | None, command: tuple[str, ...], listen: str, **kwargs: Any) -> None:
+@pass_app
+def exec_(app: App, config: ProxyConfig, expect_none: bool, quiet: bool, isolate: str, opt_out: bool,
+          compare: bool, canary: bool, canary_cwd: bool, report_path: Path | None,
+          command: tuple[str, ...]) -> None:
     """Run COMMAND with its traffic routed through the inspector, then summarise its telemetry.
 
     Sets HTTP(S)_PROXY and the CA-trust variables (SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
@@ -77,10 +82,10 @@ def exec_(expect_none: bool, quiet: bool, isolate: str, opt_out: bool, compare: 
     """
     from inspector.verify.execflow import ExecError, ExecOptions, run_exec
 
-    if listen == "127.0.0.1:8080":
-        listen = "127.0.0.1:0"  # a free port: exec must not fight a running proxy
+    if config.listen == DEFAULT_LISTEN:
+        config = replace(config, listen="127.0.0.1:0")  # a free port: exec must not fight a running proxy
     log_to_stderr()
-    settings, addon, store = build_proxy(listen=listen, **kwargs)
+    settings, addon, store = app.build_proxy(config)
     options = ExecOptions(expect_none=expect_none, quiet=quiet, isolate=isolate, opt_out=opt_out,
                           compare=compare, canary=canary or canary_cwd, canary_cwd=canary_cwd,
                           report=report_path)

@@ -56,9 +56,9 @@ class DemoRunner:
         self.addon.reload_rules()
         return self
 
-    def start_sending(self, app: Any) -> threading.Thread:
-        """The app's on_ready hook: its proxy listens now."""
-        port = app.proxy.listen_addrs[0][1]
+    def start_sending(self, addrs: list[tuple[str, int]]) -> threading.Thread:
+        """The runner's on_ready hook: the proxy listens at `addrs` now."""
+        port = addrs[0][1]
         thread = threading.Thread(target=self._send_all, args=(port,), name="telemetry-inspector-demo",
                                   daemon=True)
         thread.start()

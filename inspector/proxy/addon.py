@@ -7,14 +7,10 @@ Used embedded (`telemetry-inspector proxy` / `run`) and by mitmproxy's own tools
 from __future__ import annotations
 
 import logging
-import os
-import sys
 import threading
-from collections import deque
-from dataclasses import replace as _replace
 import time
-from pathlib import Path
-from collections.abc import Sequence  # mitmproxy parses --set only for collections.abc.Sequence[str]
+from collections.abc import Iterable, Sequence  # mitmproxy parses --set only for collections.abc.Sequence[str]
+from dataclasses import replace as _replace
 from typing import Any, Callable
 
 from mitmproxy import ctx, exceptions, http, tls
@@ -30,19 +26,14 @@ from inspector.core.keys import KeyLoadError, Keyring
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue, Policy
-from inspector.core.redact import redact_event
-from inspector.core.rules import ACTIONS, STRICTNESS, Decision, RuleBook
+from inspector.core.rules import STRICTNESS, Decision, RuleBook
+from inspector.proxy.config import OPTION_SETTINGS, AddonSettings, ConfigError, ProxyConfig, addon_settings
+from inspector.proxy.worker import BATCH_MAX, BATCH_WINDOW, SWITCH_INTERVAL, Worker  # (importable from here too)
 
 log = logging.getLogger("telemetry_inspector")
 
 EventCallback = Callable[[Event], None]
 
-
-BATCH_WINDOW = 0.05  # seconds
-BATCH_MAX = 500
-SWITCH_INTERVAL = 0.0005  # seconds
-
-Item = tuple[Observation, Decision, "str | None"]
 
 # Telling policies of a shared endpoint apart by the payload's shape happens on mitmproxy's event
 # loop: bounded tightly, and without keys (no decryption there). Past these, the strictest applies.
@@ -60,108 +51,6 @@ DEFEATING_OPTIONS = {
     "allow_hosts": ([], "hosts outside allow_hosts pass through without the rules"),
     "tcp_hosts": ([], "tcp_hosts pass through as raw TCP, without the rules"),
 }
-
-
-class Worker(threading.Thread):
-    """Decodes, audits and stores observations off mitmproxy's event loop, in batches.
-
-    The hooks append to a deque and wake the worker only when it sleeps with nothing to do; the
-    worker then lets BATCH_WINDOW pass and takes what has come (at most BATCH_MAX): one store
-    write per batch costs the same as one per event, every event is handled within BATCH_WINDOW
-    of its request, and the event loop does not hand the GIL to this thread once per request
-    (a `queue.Queue` woke it on every put: bench/bench_proxy.py's CPU per request).
-    """
-
-    switch_interval: float | None = SWITCH_INTERVAL
-    max_pending = 100_000
-    yield_cpu = False  # give the CPU up after each event (the audit process: see auditproc)
-
-    def __init__(self, addon: TelemetryInspector) -> None:
-        super().__init__(name="telemetry-inspector-worker", daemon=True)
-        self.addon = addon
-        self.pending: deque[Item] = deque()
-        self.wake = threading.Event()
-        self.stopping = threading.Event()
-        self.submitted = 0  # accepted by submit()
-        self.dropped = 0    # refused by submit(): the inbox was full
-        self.processed = 0  # of those, done (audited, stored or lost with a failed store)
-        self.store_error: str | None = None
-
-    def submit(self, obs: Observation, decision: Decision, policy_id: str | None) -> None:
-        if len(self.pending) >= self.max_pending:
-            self.dropped += 1  # a line per drop would itself load the proxy when it is overloaded
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning("telemetry-inspector: audit queue full, %d event(s) dropped so far "
-                            "(the action was still applied)", self.dropped)
-            return
-        self.submitted += 1
-        self.pending.append((obs, decision, policy_id))
-        if not self.wake.is_set():
-            self.wake.set()
-
-    def is_idle(self) -> bool:
-        """Every submitted observation is done."""
-        return self.processed >= self.submitted
-
-    def stop(self) -> None:
-        """Finish what is pending, then end (join() to wait)."""
-        self.stopping.set()
-        self.wake.set()
-
-    def run(self) -> None:
-        # The audit shares the GIL with mitmproxy's event loop: hand it back sooner than the
-        # default 5 ms so the proxy's latency does not wait on a long audit (bench/bench_proxy.py).
-        if self.switch_interval and sys.getswitchinterval() > self.switch_interval:
-            sys.setswitchinterval(self.switch_interval)
-        last_rules = 0.0
-        pending = self.pending
-        while pending or not self.stopping.is_set():
-            if not pending:
-                self.wake.clear()
-                if not pending:  # (checked again: submit() may have come in between)
-                    self.wake.wait(self.addon.rules_poll)
-            if pending:
-                if len(pending) < BATCH_MAX and not self.stopping.is_set():
-                    self.stopping.wait(BATCH_WINDOW)  # let the batch fill
-                batch = [pending.popleft() for _ in range(min(len(pending), BATCH_MAX))]
-                self._process(batch)
-            now = time.monotonic()
-            if now - last_rules >= self.addon.rules_poll:
-                last_rules = now
-                self.addon.reload_rules()
-
-    def _process(self, batch: list[Item]) -> None:
-        addon = self.addon
-        events = []
-        for obs, decision, policy_id in batch:
-            policy = addon.catalogue.get(policy_id) if policy_id else None
-            event = addon.pipeline.process(obs, action=decision.action, policy=policy)
-            if decision.rule is not None or decision.why:
-                event.action_reason = decision.reason
-            if self.yield_cpu:
-                os.sched_yield()
-            if addon.redact:
-                event = redact_event(event)
-            events.append(event)
-        if addon.store is not None and not addon.store.readonly:  # read-only: rules only
-            try:
-                ids = addon.store.add_events([e.to_dict() for e in events])
-                for event, doc_id in zip(events, ids):
-                    event.store_id = doc_id  # lets the TUI update it later
-                self.store_error = None
-            except Exception as exc:  # noqa: BLE001 - the proxy must keep running (and blocking)
-                message = f"telemetry-inspector: cannot write the store ({len(events)} event(s) not stored): {exc}"
-                if str(exc) != self.store_error:  # once per distinct problem, not once per batch
-                    log.error("%s", message)
-                self.store_error = str(exc)
-        for event in events:
-            addon.count(event)
-            for callback in list(addon.callbacks):
-                try:
-                    callback(event)
-                except Exception:  # noqa: BLE001
-                    log.exception("telemetry-inspector: event callback failed")
-        self.processed += len(events)
 
 
 class TelemetryInspector:
@@ -184,7 +73,8 @@ class TelemetryInspector:
         self.rules_poll = 0.5
         self.session = "default"
         self.worker: Worker | None = None
-        self.audit_config: Any = None  # an AuditConfig: audit in a child process (auditproc)
+        # Builds the worker when the proxy starts: a thread here, or auditproc's child process.
+        self.make_worker: Callable[[TelemetryInspector], Worker] = Worker
         self.stats = {"events": 0, "violation": 0, "blocked": 0, "sinkholed": 0, "allowed": 0}
         self._stats_lock = threading.Lock()
         self._configured_from_options = catalogue is None
@@ -212,45 +102,43 @@ class TelemetryInspector:
     def configure(self, updated: set[str]) -> None:
         opts = ctx.options
         self._override_defeating_options(updated)
-        if "ti_default_action" in updated or "ti_block_all" in updated:
-            action = "block" if opts.ti_block_all else opts.ti_default_action
-            if action not in ACTIONS:
-                raise exceptions.OptionsError(f"ti_default_action must be one of {', '.join(ACTIONS)}")
-            self.default_action = action
-        if "ti_block_mode" in updated:
-            if opts.ti_block_mode not in ("respond", "kill"):
-                raise exceptions.OptionsError("ti_block_mode must be respond or kill")
-            self.block_mode = opts.ti_block_mode
-        if "ti_block_status" in updated:
-            if not 100 <= opts.ti_block_status <= 599:
-                raise exceptions.OptionsError("ti_block_status must be an HTTP status code")
-            self.block_status = opts.ti_block_status
-        if "ti_discover" in updated:
-            self.discover = opts.ti_discover
-        if "ti_redact" in updated:
-            self.redact = opts.ti_redact
+        config = ProxyConfig.from_options(opts)
+        # Only what changed: embedded, the CLI configured the addon and the ti_ options keep
+        # their defaults, unless someone sets one (`--set ti_discover=true`).
+        changed = {OPTION_SETTINGS[name] for name in updated if name in OPTION_SETTINGS}
+        if changed:
+            try:
+                settings = addon_settings(config)
+            except ConfigError as exc:
+                raise exceptions.OptionsError(exc.option_message()) from None
+            self.apply_settings(settings, changed)
         if self._configured_from_options and ("ti_policies" in updated or "ti_keys" in updated):
-            catalogue = Catalogue.load(paths=[Path(p) for p in opts.ti_policies])
+            catalogue = Catalogue.load(paths=list(config.policy_paths))
             for problem in catalogue.problems:
                 for line in problem.lines():
                     log.warning("telemetry-inspector: policy not loaded: %s", line)
             try:
-                keyring = Keyring.from_paths([Path(p) for p in opts.ti_keys])
+                keyring = Keyring.from_paths(list(config.key_paths))
             except KeyLoadError as exc:
                 raise exceptions.OptionsError(str(exc)) from None
             self.catalogue, self.keyring = catalogue, keyring
             self.pipeline = Pipeline(catalogue, keyring)
-        if "ti_store" in updated and opts.ti_store and self.store is None:
+        if "ti_store" in updated and config.store_path is not None and self.store is None:
             from inspector.store import StoreError, open_recording
             try:  # write-only: memory stays flat
-                self.store, warning = open_recording(Path(opts.ti_store).expanduser(),
-                                                     max_events=opts.ti_max_events or None, keep_events=False)
+                self.store, warning = open_recording(config.store_path, max_events=config.max_events or None,
+                                                     keep_events=False)
             except StoreError as exc:
                 raise exceptions.OptionsError(str(exc)) from None
             if warning:
                 log.warning("telemetry-inspector: %s", warning)
             self._own_store = True
         self.reload_rules()
+
+    def apply_settings(self, settings: AddonSettings, fields: Iterable[str] | None = None) -> None:
+        """Take `settings` (from `addon_settings`), or only its `fields`."""
+        for name in fields if fields is not None else AddonSettings.__dataclass_fields__:
+            setattr(self, name, getattr(settings, name))
 
     def _override_defeating_options(self, updated: set[str]) -> None:
         """Options that would defeat a block are set back, with one warning line each."""
@@ -277,11 +165,7 @@ class TelemetryInspector:
                     self.session = f"s{self.store.start_session({'started': time.time()})}"
                 except Exception:  # noqa: BLE001
                     self.session = f"s{int(time.time())}"
-            if self.audit_config is not None:
-                from inspector.proxy.auditproc import AuditProcess
-                self.worker = AuditProcess(self, _replace(self.audit_config, session=self.session))
-            else:
-                self.worker = Worker(self)
+            self.worker = self.make_worker(self)
             self.worker.start()
 
     def done(self) -> None:
@@ -600,4 +484,4 @@ def _with_transport(obs: Observation, transport: str) -> Observation:
     return _replace(obs, transport=transport)
 
 
-__all__ = ["TelemetryInspector", "Decoder"]
+__all__ = ["TelemetryInspector", "Decoder", "Worker", "BATCH_MAX", "BATCH_WINDOW", "SWITCH_INTERVAL"]

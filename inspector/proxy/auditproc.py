@@ -22,13 +22,14 @@ import socket
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from inspector.proxy.addon import TelemetryInspector, Worker
+from inspector.proxy.addon import TelemetryInspector
 from inspector.proxy.output import event_printer, log_to_stderr
+from inspector.proxy.worker import Worker
 
 log = logging.getLogger("telemetry_inspector")
 
@@ -134,6 +135,11 @@ class AuditProcess(Worker):
                 self.child.wait()
         self._receiver.join(1)
         self.conn.close()
+
+
+def audit_in_child(addon: TelemetryInspector, config: AuditConfig) -> None:
+    """Have `addon` audit in a child process from its start on (its session is sent along)."""
+    addon.make_worker = lambda host: AuditProcess(host, replace(config, session=host.session))
 
 
 # ---------------------------------------------------------------------- the child

@@ -152,6 +152,10 @@ class Store:
             raise StoreError(f"store {self.path} is open write-only here (it does not count its events)")
         return len(self._storage.table_data("events"))
 
+    def has_event(self, doc_id: int) -> bool:
+        """Is event `doc_id` still in the store (not deleted by retention)?"""
+        return str(doc_id) in self._storage.table_data("events")
+
     def get_event(self, doc_id: int) -> dict | None:
         self._need_events()
         doc = self._storage.document("events", str(doc_id))

@@ -8,7 +8,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -29,6 +29,7 @@ from inspector.core.event import observation_from_event  # noqa: F401 - re-expor
 from inspector.tui.detail import DetailPane
 from inspector.tui.event_list import EventList
 from inspector.tui.feed import EventFeed
+from inspector.tui.runner import ProxyRunner
 from inspector.tui.screens import HelpScreen, PromptScreen, VendorsScreen, vendor_rows
 
 CATCH_UP_SLICE = 0.006  # seconds of counting/filtering between two looks at the input
@@ -64,22 +65,19 @@ class InspectorApp(App[int]):
     ]
 
     def __init__(self, catalogue: Catalogue, keyring: Keyring | None = None, store: Any = None,
-                 proxy_settings: Any = None, addon: Any = None, on_ready: Callable[[Any], None] | None = None,
-                 poll_store: bool = False, export_dir: Path | None = None, notice: str | None = None) -> None:
+                 runner: ProxyRunner | None = None, poll_store: bool = False, export_dir: Path | None = None,
+                 notice: str | None = None) -> None:
         super().__init__()
         self.notice = notice
         self.catalogue = catalogue
         self.keyring = keyring if keyring is not None else Keyring()
         self.pipeline = Pipeline(catalogue, self.keyring)
         self.store = store
-        self.proxy_settings = proxy_settings
-        self.addon = addon
-        self.on_ready = on_ready
+        self.runner = runner  # the live proxy of `run` (built by the CLI), or None
         self.poll_store = poll_store
         self.export_dir = export_dir or Path.cwd()
         self.feed = EventFeed(store)
         self.rules = RuleBook()
-        self.proxy: Any = None
         self.proxy_error: str | None = None
         self.listen: str = ""
         self._pending: list[dict[str, Any]] = []
@@ -108,9 +106,8 @@ class InspectorApp(App[int]):
         if self.store is not None:
             self._load_store()
         self._reload_rules()
-        if self.addon is not None:
-            self.addon.callbacks.append(self._from_proxy)
-        if self.proxy_settings is not None and self.addon is not None:
+        if self.runner is not None:
+            self.runner.subscribe(self._from_proxy)
             self._run_proxy()
         self.set_interval(0.1, self._flush_pending)
         if self.poll_store and self.store is not None:
@@ -182,33 +179,24 @@ class InspectorApp(App[int]):
                 rows = self.store.rules()
             except Exception:  # noqa: BLE001
                 rows = []
-        default = self.addon.default_action if self.addon is not None else "allow"
+        default = self.runner.default_action if self.runner is not None else "allow"
         self.rules = RuleBook.from_dicts(rows, default=default)
 
     # ------------------------------------------------------------------ the embedded proxy
     @work(thread=True, exclusive=True, group="proxy", exit_on_error=False)
     def _run_proxy(self) -> None:
-        # A worker of the app, on an event loop of its own: mitmproxy's Master.run() switches the
-        # running loop to eager tasks and its own exception handler for as long as it runs
-        # (mitmproxy/master.py), which Textual's loop must not get. The UI is fed in batches
-        # (_from_proxy, _flush_pending) and never waits on the proxy.
-        from inspector.proxy.embed import EmbeddedProxy, ProxyStartError
-
-        proxy = EmbeddedProxy(self.proxy_settings, self.addon)
-        self.proxy = proxy
+        # A thread worker of the app: the runner blocks until stopped, with an event loop of its
+        # own that Textual's is not troubled by. The UI is fed in batches (_from_proxy,
+        # _flush_pending) and never waits on the proxy.
+        assert self.runner is not None
 
         def ready(addrs: list[tuple[str, int]]) -> None:
             self.listen = ", ".join(f"{h}:{p}" for h, p in addrs)
             self.call_from_thread(self._update_status)
-            if self.on_ready is not None:
-                self.on_ready(self)
 
-        try:
-            asyncio.run(proxy.run(ready))
-        except ProxyStartError as exc:
-            self.call_from_thread(self._proxy_failed, str(exc))
-        except Exception as exc:  # noqa: BLE001
-            self.call_from_thread(self._proxy_failed, f"{type(exc).__name__}: {exc}")
+        error = self.runner.run(ready)
+        if error is not None:
+            self.call_from_thread(self._proxy_failed, error)
 
     def _proxy_failed(self, message: str) -> None:
         self.proxy_error = message
@@ -246,9 +234,9 @@ class InspectorApp(App[int]):
         # Content, not markup: an error message, a path or a typed filter may hold "[".
         if self.proxy_error:
             where = Content.styled(safe_line(f"proxy not running: {self.proxy_error}"), "bold red")
-        elif self.proxy_settings is not None:
-            mode = "/".join(self.proxy_settings.modes)
-            where = Content(safe_line(f"{mode} proxy {self.listen or 'starting…'} · CA {self.proxy_settings.ca_cert()}"))
+        elif self.runner is not None:
+            mode = "/".join(self.runner.modes)
+            where = Content(safe_line(f"{mode} proxy {self.listen or 'starting…'} · CA {self.runner.ca_cert()}"))
         else:
             where = Content(safe_line(f"store {getattr(self.store, 'path', '-')}"))
         if counts["complete"]:
@@ -291,14 +279,14 @@ class InspectorApp(App[int]):
             except Exception as exc:  # noqa: BLE001
                 self.notify(f"cannot save the rule: {exc}", severity="error")
                 return
-        if self.addon is not None:
-            self.addon.reload_rules()
+        if self.runner is not None:
+            self.runner.reload_rules()
         self._reload_rules()
         if self.store is None:  # no store: keep the rule in memory for this session
             from inspector.core.rules import Rule
             self.rules = RuleBook([*self.rules.rules, Rule(target, kind, action)], self.rules.default)
-            if self.addon is not None:
-                self.addon.rules = self.rules
+            if self.runner is not None:
+                self.runner.use_rules(self.rules)
         self.notify(f"{action} {kind} {target}: applies to the next request", title="rule saved")
 
     def rule_for(self, policy_id: str, vendor: str) -> str:
@@ -444,14 +432,14 @@ class InspectorApp(App[int]):
         self._update_status()
 
     async def action_quit(self) -> None:
-        if self.proxy is not None:
-            self.proxy.shutdown()
+        if self.runner is not None:
+            self.runner.stop()
         self.exit(self.exit_code)
 
     def on_unmount(self) -> None:
         # However the app ends (quit, an error, a test), the proxy's thread must end with it.
-        if self.proxy is not None:
-            self.proxy.shutdown()
+        if self.runner is not None:
+            self.runner.stop()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -14,7 +14,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Callable, overload
 
-from inspector.report.model import observed_paths
+from inspector.core.fields import observed_paths
 
 FILTER_KEYS = {"vendor", "policy", "host", "verdict", "action", "path", "method"}
 VIOLATION, BLOCKED = 1, 2
@@ -177,11 +177,11 @@ class EventFeed:
         """Drop the oldest events the store no longer has (its retention deleted them)."""
         if self.store is None:
             return 0
-        stored = self.store.storage.table_data("events")
-        if len(stored) >= len(self._ids) - len(self._mem):
+        if self.store.event_count() >= len(self._ids) - len(self._mem):
             return 0
+        has_event = self.store.has_event
         k = 0
-        while k < len(self._ids) and (self._ids[k] < 0 or str(self._ids[k]) not in stored):
+        while k < len(self._ids) and (self._ids[k] < 0 or not has_event(self._ids[k])):
             k += 1
         dead = {i for i in self._ids[:k] if i > 0}
         for j in range(k - 1, -1, -1):

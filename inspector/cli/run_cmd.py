@@ -1,0 +1,57 @@
+"""`run`: the proxy and the terminal UI together."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from inspector.cli.app import App, pass_app
+from inspector.cli.errors import EXIT_INPUT, exit_now
+from inspector.cli.options import proxy_options
+from inspector.proxy.config import DEFAULT_LISTEN, ProxyConfig
+
+
+@click.command()
+@proxy_options
+@click.option("--demo", is_flag=True,
+              help="Also send every built-in channel's wire format through the proxy (to a local upstream).")
+@pass_app
+def run(app: App, config: ProxyConfig, demo: bool) -> None:
+    """Start the proxy and the terminal UI: watch, understand and toggle telemetry live."""
+    import tempfile
+
+    from inspector.proxy.runner import EmbeddedRunner
+    from inspector.tui.app import InspectorApp
+
+    tmp = None
+    if demo:  # a store, a CA and a port of its own: the demo leaves nothing behind
+        tmp = tempfile.TemporaryDirectory(prefix="ti-demo-")
+        config = replace(config, store_path=config.store_path or Path(tmp.name) / "demo-store.json",
+                         confdir=config.confdir or Path(tmp.name) / "mitmproxy",
+                         listen="127.0.0.1:0" if config.listen == DEFAULT_LISTEN else config.listen)
+    settings, addon, store = app.build_proxy(config, keep_events=True)
+    demo_runner = None
+    on_ready = None
+    if demo:
+        from inspector.emit.demo import DemoRunner
+        demo_runner = DemoRunner(settings, addon, store).prepare()
+        on_ready = demo_runner.start_sending
+    ui = InspectorApp(addon.catalogue, addon.keyring, store=store,
+                      runner=EmbeddedRunner(settings, addon, on_ready=on_ready))
+    try:
+        code = ui.run()
+    finally:
+        addon.stop()
+        if store is not None:
+            store.close()
+        if demo_runner is not None:
+            demo_runner.close()
+        if tmp is not None:
+            tmp.cleanup()
+    if ui.proxy_error:
+        app.echo(f"error: {ui.proxy_error}", err=True)
+        sys.exit(EXIT_INPUT)
+    exit_now(code or 0)

@@ -1,0 +1,77 @@
+"""The embedded proxy as a runner the TUI can drive (inspector.tui.runner.ProxyRunner)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Callable
+
+from inspector.core.event import Event
+from inspector.core.rules import RuleBook
+from inspector.proxy.addon import TelemetryInspector
+from inspector.proxy.embed import EmbeddedProxy, ProxySettings, ProxyStartError
+
+Addresses = list[tuple[str, int]]
+
+
+class EmbeddedRunner:
+    """One EmbeddedProxy with its addon, run on the caller's thread under an event loop of its own.
+
+    `on_ready` is called after the TUI's `ready` once the proxy listens (`run --demo` starts
+    sending then)."""
+
+    def __init__(self, settings: ProxySettings, addon: TelemetryInspector,
+                 on_ready: Callable[[Addresses], None] | None = None) -> None:
+        self.settings = settings
+        self.addon = addon
+        self.on_ready = on_ready
+        self.proxy: EmbeddedProxy | None = None
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return self.settings.modes
+
+    @property
+    def default_action(self) -> str:
+        return self.addon.default_action
+
+    @property
+    def listen_addrs(self) -> Addresses:
+        """Where it listens (empty until it does)."""
+        return self.proxy.listen_addrs if self.proxy is not None else []
+
+    def ca_cert(self) -> Path:
+        return self.settings.ca_cert()
+
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        self.addon.callbacks.append(callback)
+
+    def run(self, ready: Callable[[Addresses], None]) -> str | None:
+        # An event loop of its own: mitmproxy's Master.run() switches the running loop to eager
+        # tasks and its own exception handler for as long as it runs (mitmproxy/master.py),
+        # which the caller's loop (Textual's) must not get.
+        proxy = EmbeddedProxy(self.settings, self.addon)
+        self.proxy = proxy
+
+        def listening(addrs: Addresses) -> None:
+            ready(addrs)
+            if self.on_ready is not None:
+                self.on_ready(addrs)
+
+        try:
+            asyncio.run(proxy.run(listening))
+        except ProxyStartError as exc:
+            return str(exc)
+        except Exception as exc:  # noqa: BLE001 - told to the user, not raised into the UI
+            return f"{type(exc).__name__}: {exc}"
+        return None
+
+    def stop(self) -> None:
+        if self.proxy is not None:
+            self.proxy.shutdown()
+
+    def reload_rules(self) -> None:
+        self.addon.reload_rules()
+
+    def use_rules(self, rules: RuleBook) -> None:
+        self.addon.rules = rules
