@@ -1,8 +1,13 @@
 """Segment (Twilio): the server SDKs' and analytics.js's HTTP tracking API.
 
-Confirmed against `segment-analytics-python` (posts `{batch: […], sentAt}` to `/v1/batch`,
-Basic auth with the write key as user name, `writeKey` in the body too) and analytics.js's
-short endpoints (`/v1/t`, `/v1/p`, …, batched `/v1/b`, sent as text/plain).
+Confirmed against `segment-analytics-python` 2.4.0 (segment/analytics/request.py: posts
+`{batch: […], sentAt, writeKey}` to `https://api.segment.io/v1/batch`, Basic auth with the write
+key as user name, gzip only when `gzip=True` — then `Content-Encoding: gzip`; any 2xx is a
+success, 408/429/5xx are retried) and npm `@segment/analytics-node` 3.1.0
+(dist/cjs/plugins/segmentio/publisher.js: `https://api.segment.io` + `/v1/batch`, the same
+envelope `{batch, writeKey, sentAt}`, uncompressed JSON, Basic auth; 2xx and 3xx are success),
+and analytics.js's short endpoints (`/v1/t`, `/v1/p`, …, batched `/v1/b`, sent as text/plain).
+A batch-level `context` is shared by its messages: an item without its own gets it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ class Segment(Collector):
 
     def items(self, value: Any, obs: Observation) -> list[Item]:
         implied = _BY_PATH.get(obs.path.rstrip("/").rsplit("/", 1)[-1])
+        shared = value.get("context") if isinstance(value, dict) and isinstance(value.get("batch"), list) else None
         out = []
         for path, record in records(value, "batch"):
             kind = text(record.get("type")) or implied or "other"
@@ -48,10 +54,16 @@ class Segment(Collector):
             name = text(record.get("event")) if kind == "track" else text(record.get("name"))
             if kind == "alias":
                 name = name or text(record.get("previousId"))
+            context = record.get("context")
+            if context is None and isinstance(shared, dict):
+                context = shared  # the batch's context is its messages' (analytics.js batches)
             ids = ids_of(record, _IDS)
-            if isinstance(record.get("context"), dict):
-                ids.update({k: v for k, v in ids_of(record["context"], {"device": "device.id",
+            if isinstance(context, dict):
+                ids.update({k: v for k, v in ids_of(context, {"device": "device.id",
                             "session": "sessionId"}).items() if k not in ids})
-            properties = record.get("properties") if kind in ("track", "page", "screen") else record.get("traits")
-            out.append(Item(kind, name, path, ids, properties, record.get("context")))
+            out.append(Item(kind, name, path, ids, self.properties_of(kind, record), context))
         return out
+
+    def properties_of(self, kind: str, record: dict[str, Any]) -> Any:
+        """What a message says about its event or its subject."""
+        return record.get("properties") if kind in ("track", "page", "screen") else record.get("traits")
