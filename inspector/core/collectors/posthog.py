@@ -240,7 +240,10 @@ def _bound(decoded: Decoded) -> Decoded:
 
 # --------------------------------------------------------------------------- lz-string
 
-_LZ_ALPHABET = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")}
+_LZ_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+_LZ_BITS = str.maketrans({c: format(i, "06b") for i, c in enumerate(_LZ_CHARS)})
+_LZ_VALID = str.maketrans("", "", _LZ_CHARS)   # deletes the alphabet: what is left is not lz-string
+_LZ_SPACES = str.maketrans("", "", " \r\n\t")
 
 
 class LZError(ValueError):
@@ -250,35 +253,26 @@ class LZError(ValueError):
 def lz_decompress_base64(data: str, max_chars: int, seconds: float = 5.0) -> str:
     """lz-string's `decompressFromBase64`, bounded: at most `max_chars` characters out, at most
     `seconds` of work; LZError for anything malformed. Linear in its output."""
-    values = []
-    for ch in data:
-        if ch in " \r\n\t":
-            continue
-        v = _LZ_ALPHABET.get(ch)
-        if v is None:
-            raise LZError(f"not lz-string Base64 (character {ch!r})")
-        values.append(v)
-    if not values:
+    chars = data.translate(_LZ_SPACES)
+    bad = chars.translate(_LZ_VALID)
+    if bad:
+        raise LZError(f"not lz-string Base64 (character {bad[0]!r})")
+    if not chars:
         return ""
-    length = len(values)
+    # every character's 6 bits, most significant first, as text: a read of n bits is one slice
+    # (past the end a reader gets zeros, as lz-string's does, until the padding runs out)
+    stream = chars.translate(_LZ_BITS) + "0" * 64
+    limit = 6 * len(chars)
     deadline = time.monotonic() + seconds
-    state = [values[0], 32, 1]  # current value, bit position, next index
+    at = 0
 
     def bits(count: int) -> int:
-        out, power = 0, 1
-        for _ in range(count):
-            val, position, index = state
-            bit = val & position
-            position >>= 1
-            if position == 0:
-                position = 32
-                val = values[index] if index < length else 0
-                index += 1
-            state[0], state[1], state[2] = val, position, index
-            if bit:
-                out |= power
-            power <<= 1
-        return out
+        nonlocal at
+        chunk = stream[at:at + count]
+        at += count
+        if len(chunk) < count:
+            raise LZError("lz-string: truncated data")
+        return int(chunk[::-1], 2)  # lz-string packs each value least significant bit first
 
     dictionary: list[str] = ["0", "1", "2"]  # codes 0-2 are control codes, never looked up
     first = bits(2)
@@ -292,12 +286,15 @@ def lz_decompress_base64(data: str, max_chars: int, seconds: float = 5.0) -> str
     total = 1
     enlarge_in, num_bits, steps = 4, 3, 0
     while True:
-        if state[2] > length:
+        if at >= limit:
             raise LZError("lz-string: truncated data")
         steps += 1
         if steps & 0x3FF == 0 and time.monotonic() > deadline:
             raise LZError(f"lz-string: decompressing took longer than {seconds:g} s")
-        code = bits(num_bits)
+        if at + num_bits > len(stream):
+            raise LZError("lz-string: truncated data")
+        code = int(stream[at:at + num_bits][::-1], 2)  # (bits() inlined: the hot path)
+        at += num_bits
         if code == 2:
             break
         if code in (0, 1):
