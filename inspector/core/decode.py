@@ -397,6 +397,9 @@ def _b64decode(data: bytes) -> tuple[bytes, str] | None:
     return out, variant
 
 
+_LINE_SPACE = {ord("\r"): None, ord("\n"): None, ord("\t"): None}
+
+
 def _looks_like_text(data: bytes) -> str | None:
     try:
         text = data.decode("utf-8")
@@ -404,6 +407,8 @@ def _looks_like_text(data: bytes) -> str | None:
         return None
     if text.isprintable():  # the common case, at C speed
         return text or None
+    if text.translate(_LINE_SPACE).isprintable():  # multi-line text (NDJSON, envelopes, pretty JSON), at C speed
+        return text
     printable = sum(1 for ch in text if ch.isprintable() or ch in "\r\n\t")
     return text if text and printable / len(text) > 0.95 else None
 
