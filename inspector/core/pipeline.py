@@ -93,6 +93,10 @@ class Pipeline:
         # No candidate's shape holds: decode where the payload most likely is.
         if cache:
             return None, next(iter(cache.values()))
+        if collectors.for_request(normalize_host(obs.host) or obs.host, obs.method if obs.transport == "http"
+                                  else obs.transport.upper(), normalize_path(obs.path)) is not None:
+            # sent to a collector's own host and endpoint: collector_decode decodes it its own way
+            return None, Decoded(layers=[Layer("body")])
         return None, self.decode_auto(obs)
 
     def decode_at(self, obs: Observation, location: str) -> Decoded:
