@@ -19,6 +19,7 @@ Confirmed against the SDKs' source:
 from __future__ import annotations
 
 import time
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from inspector.core.actions import LocalAnswer
@@ -89,7 +90,7 @@ class Amplitude(Collector):
             if ids.get("session") == "-1":  # amplitude-js: no session
                 del ids["session"]
             properties = record.get(_PROPERTIES.get(kind, "event_properties"))
-            context = {k: v for k, v in list(record.items())[:64] if k not in _OWN} or None
+            context = {k: v for k, v in islice(record.items(), 64) if k not in _OWN} or None
             out.append(Item(kind, name, where, ids, properties, context))
         return out
 

@@ -24,6 +24,7 @@ Confirmed against the SDKs' source:
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -97,7 +98,7 @@ class Mixpanel(Collector):
             params = dict(reversed(raw_query_params(obs.raw_query)))
             ids = ids_of(params, {"distinct": "distinct_id", "device": "$device_id", "user": "$user_id",
                                   "session": "replay_id"})
-            return [Item("session", "replay", "", ids, None, {k: v for k, v in list(params.items())[:32]})]
+            return [Item("session", "replay", "", ids, None, {k: v for k, v in islice(params.items(), 32)})]
         out = []
         for where, record in records(value)[:MAX_ITEMS]:
             out.append(_item(where, record, stem))
@@ -142,11 +143,11 @@ def _item(where: str, record: dict[str, Any], stem: str) -> Item:
     if name is not None:
         props = record.get("properties")
         ids = ids_of(props, _IDS) if isinstance(props, dict) else {}
-        context = {k: v for k, v in list(record.items())[:64] if k not in ("event", "properties")} or None
+        context = {k: v for k, v in islice(record.items(), 64) if k not in ("event", "properties")} or None
         return Item(_KINDS.get(name, "track"), name, where, ids, props, context)
     op = next((k for k in _OPS if k in record), None)
     kind = "group" if stem == "/groups" or "$group_key" in record else "identify"
-    context = {k: v for k, v in list(record.items())[:64] if k != op} or None
+    context = {k: v for k, v in islice(record.items(), 64) if k != op} or None
     return Item(kind, op, where, ids_of(record, _PEOPLE_IDS), record.get(op) if op else None, context)
 
 

@@ -26,6 +26,7 @@ Confirmed against the SDKs' source:
 from __future__ import annotations
 
 import time
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, unquote_plus
 
@@ -181,7 +182,7 @@ def _flags_item(value: Any) -> list[Item]:
 
 def _context(record: dict[str, Any], skip: tuple[str, ...]) -> dict[str, Any] | None:
     """The record's other top-level fields (uuid, timestamp, $set, …)."""
-    context = {k: v for k, v in list(record.items())[:64] if k not in skip}
+    context = {k: v for k, v in islice(record.items(), 64) if k not in skip}
     return context or None
 
 
