@@ -219,3 +219,18 @@ def test_the_python_sdk_through_the_proxy(tmp_path, mode, name, path, item_name)
     assert pii and all(p.startswith("events[0].") for p in pii)
     assert any(f["code"] == "credential" and f["path"] == "api_key" for f in event["findings"])
     assert not any(f["code"] == "pii" and f["path"] == "api_key" for f in event["findings"])
+
+
+# ---------------------------------------------------------------- strict against every other collector
+
+OTHERS = sorted(p for p in (ROOT / "fixtures" / "collectors").glob("*/*.json") if p.parent.name != "amplitude")
+
+
+@pytest.mark.parametrize("path", OTHERS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_no_other_collectors_recorded_request_is_taken_for_amplitude(pipeline, path):
+    data = json.loads(path.read_text())
+    obs = Observation(data["method"], data["url"], tuple((k, v) for k, v in data["headers"]),
+                      base64.b64decode(data["body_base64"]))
+    profile = Amplitude()
+    assert not profile.recognises(profile.decode(obs, pipeline).value)
+    assert not profile.recognises(pipeline.decode_auto(obs).value)

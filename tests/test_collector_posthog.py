@@ -452,3 +452,18 @@ def test_the_python_sdk_allowed_reaches_the_upstream_once(tmp_path):
         assert up.count("us.i.posthog.com", "/batch/") == 1
     assert len(events) == 1 and events[0]["action"] == "allow" and events[0]["response_status"] == 200
     _assert_posthog_event(events[0], ["paid"], "api_key")
+
+
+# ---------------------------------------------------------------- strict against every other collector
+
+OTHERS = sorted(p for p in (ROOT / "fixtures" / "collectors").glob("*/*.json") if p.parent.name != "posthog")
+
+
+@pytest.mark.parametrize("path", OTHERS, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_no_other_collectors_recorded_request_is_taken_for_posthog(pipeline, path):
+    data = json.loads(path.read_text())
+    obs = Observation(data["method"], data["url"], tuple((k, v) for k, v in data["headers"]),
+                      base64.b64decode(data["body_base64"]))
+    profile = PostHog()
+    assert not profile.recognises(profile.decode(obs, pipeline).value)
+    assert not profile.recognises(pipeline.decode_auto(obs).value)
