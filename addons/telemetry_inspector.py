@@ -7,6 +7,8 @@
 Options (all prefixed ti_): store, policies, keys, default_action, block_all, discover,
 block_mode, block_status, redact, max_events — see `mitmdump --options | grep ti_`.
 The addon sets connection_strategy=lazy, so a blocked request never connects upstream.
+In mitmweb and the mitmproxy console a telemetry request shows decoded and audited in the
+"Telemetry" contentview (chosen automatically), and carries a marker and its rule as comment.
 Requires the telemetry-inspector package in the same Python environment as mitmproxy.
 """
 

@@ -98,6 +98,20 @@ class TelemetryInspector:
         loader.add_option("ti_block_status", int, 403, "telemetry-inspector: status code of the local answer to a blocked request.")
         loader.add_option("ti_redact", bool, False, "telemetry-inspector: store events with personal data masked.")
         loader.add_option("ti_max_events", int, 0, "telemetry-inspector: keep at most this many events in the store (0: no limit).")
+        # mitmproxy's own UIs (mitmweb, the console) show a telemetry request decoded and audited
+        from mitmproxy import contentviews
+
+        from inspector.proxy.contentview import TelemetryContentview
+        contentviews.add(TelemetryContentview(lambda: self.pipeline, self._is_telemetry_flow))
+
+    def _is_telemetry_flow(self, flow: http.HTTPFlow) -> bool:
+        """A flow this addon decided on, or (read from a file) one to a host it would intercept."""
+        state = flow.metadata.get("ti")
+        if state is not None:
+            return state.outcome.decision is not None
+        names = flow_names(flow)
+        return any(self.enforcer.intercepts(name) for _, name in names if name) and \
+            self.enforcer.decide(request_observation(flow, names=names), names).decision is not None
 
     def configure(self, updated: set[str]) -> None:
         opts = ctx.options
@@ -337,6 +351,7 @@ class TelemetryInspector:
             return
         decision = outcome.decision
         policy_id = outcome.policy.id if outcome.policy else None
+        _mark(flow, outcome)
         if decision.action != "allow":
             if not final:
                 # Answered now: mitmproxy reads the rest of the body and never connects upstream.
@@ -449,6 +464,19 @@ class TelemetryInspector:
         else:
             answer = block_answer(self.block_status)
         flow.response = http.Response.make(answer.status, answer.body, dict(answer.headers))
+
+
+MARKERS = {"allow": ":mag:", "block": ":no_entry:", "sinkhole": ":hole:"}
+
+
+def _mark(flow: http.HTTPFlow, outcome: Outcome) -> None:
+    """In mitmproxy's own UIs a telemetry flow carries a marker and its rule in the comment
+    (its verdict is in the Telemetry contentview: the audit runs off the event loop)."""
+    if outcome.decision is None:
+        return
+    who = outcome.policy.id if outcome.policy else (outcome.collector.name if outcome.collector else "telemetry")
+    flow.marked = MARKERS.get(outcome.decision.action, ":mag:")
+    flow.comment = f"telemetry-inspector: {who} — {outcome.decision.action} ({outcome.decision.reason})"
 
 
 class _Refused(layer.Layer):
