@@ -96,7 +96,7 @@ class Auditor:
         they identify the app's account at the collector, not a person. Returns their paths,
         which the PII scan then passes over."""
         found: set[str] = set()
-        if decoded.structured:
+        if decoded.structured and collector.credential_paths:  # (no walk for a collector with none)
             patterns = [_path_pattern(p) for p in collector.credential_paths]
             for where, _key, value in _strings(decoded.value):
                 if any(p.match(where) for p in patterns):
