@@ -116,9 +116,25 @@ def looks_zlib(data: bytes) -> bool:
 
 
 def decode_lines(data: bytes, pipeline: Pipeline, layers: list[Layer], issues: list[Issue]) -> Decoded:
-    """One value per non-blank line (each through the generic decoder, so nested JSON and
-    encodings in a line are read too): a list; structured when a line was JSON."""
+    """One value per non-blank line (through the generic decoder, so nested JSON and encodings
+    in a line are read too): a list; structured when a line was JSON."""
     budget = Budget(pipeline.limits.max_decode_seconds)
+    lines = [line for line in (raw.strip() for raw in data.split(b"\n")) if line]
+    if 0 < len(lines) <= MAX_LINES:
+        # The fast way: all lines as one JSON array, one parse. Taken only when it yields exactly
+        # one element per line (a line holding `a, b` or half a value does not).
+        whole = pipeline.decoder.decode(b"[" + b",".join(lines) + b"]", "body", budget=budget)
+        if whole.structured and isinstance(whole.value, list) and len(whole.value) == len(lines):
+            issues.extend(whole.issues)
+            layers.extend(layer for layer in whole.layers[1:] if layer.name.startswith("json@"))
+            layers.append(Layer("ndjson", {"lines": len(lines)}))
+            return Decoded(value=whole.value, layers=layers, issues=issues, structured=True)
+    return _line_by_line(data, pipeline, layers, issues, budget)
+
+
+def _line_by_line(data: bytes, pipeline: Pipeline, layers: list[Layer], issues: list[Issue],
+                  budget: Budget) -> Decoded:
+    """Each line through the generic decoder on its own (a line that is not JSON kept as text)."""
     values: list[Any] = []
     structured = False
     start, size = 0, len(data)
