@@ -6,11 +6,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from inspector.core import claims
+from inspector.core import claims, decode
 from inspector.core.claims import Param
 from inspector.core.policy.schema import FORMATS, TYPES
-
-ENCODINGS = {"gzip", "deflate", "br", "base64", "jwe", "json", "form"}
 
 _SHAPE_CONDITION = {
     "type": "object", "required": ["path"], "additionalProperties": False,
@@ -117,8 +115,8 @@ _VALIDATOR: tuple[tuple[Any, ...], Draft202012Validator] | None = None
 
 
 def current_encodings() -> tuple[str, ...]:
-    """The encodings a policy's `payload.encoding` may name."""
-    return tuple(sorted(ENCODINGS))
+    """The encodings a policy's `payload.encoding` may name: the decode layers a policy may name."""
+    return tuple(sorted(decode.encodings()))
 
 
 def validator() -> Draft202012Validator:
