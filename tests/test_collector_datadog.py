@@ -12,6 +12,7 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import FIXTURES, ROOT
 from inspector.core import collectors
@@ -203,3 +204,24 @@ def test_browser_sdks_through_the_proxy_are_sinkholed(tmp_path: Path, mode: str,
     assert [i["kind"] for i in event["items"] if i["name"] == "checkout clicked 7"] == [kind]
     if mode == "rum-deflate":
         assert any("deflate" in e["decoding"] for e in events)
+
+
+# --------------------------------------------------------------------------- random input
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
+                         ["type", "_dd", "usr", "session", "view", "action", "error", "message", "status",
+                          "context", "id", "name", "target", "ddtags"]), inner, max_size=5), max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_json, max_size=6), noise=st.binary(max_size=40), deflate=st.booleans())
+def test_random_batches_never_raise(pipeline: Pipeline, lines: list, noise: bytes, deflate: bool) -> None:
+    body = b"\n".join(json.dumps(line).encode() for line in lines) + noise
+    url = f"https://browser-intake-datadoghq.com/api/v2/rum?{QUERY}"
+    if deflate:
+        body, url = zlib.compress(body)[: max(2, len(body) // 2 + 2)], url + "&dd-evp-encoding=deflate"
+    event = run(pipeline, Observation(method="POST", url=url, body=body))
+    assert event["collector"] == "datadog"
+    assert not any("internal error" in f["message"] for f in event["findings"])
+    assert DATADOG.recognises(event["decoded"]) in (True, False)

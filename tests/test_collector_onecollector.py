@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import FIXTURES, ROOT
 from inspector.core import collectors
@@ -130,3 +131,23 @@ def test_sdk_through_the_proxy_is_sinkholed(tmp_path: Path, endpoint: str | None
     event = check_run(events, int(reported(done, "requests")), "onecollector", "monacoworkbench/acme/run7",
                       credential_paths=("headers.apikey", "[0].iKey"))
     assert event["host"] == ("mobile" if endpoint else "browser") + ".events.data.microsoft.com"
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
+                         ["name", "iKey", "ver", "ext", "data", "baseData", "user", "device", "app", "localId",
+                          "sesId", "id", "common.machineId", "sessionID"]), inner, max_size=5), max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(_json, max_size=6), noise=st.binary(max_size=40), squeeze=st.booleans())
+def test_random_streams_never_raise(pipeline: Pipeline, lines: list, noise: bytes, squeeze: bool) -> None:
+    body = b"\n".join(json.dumps(line).encode() for line in lines) + noise
+    headers: tuple[tuple[str, str], ...] = ()
+    if squeeze:
+        body, headers = gzip.compress(body)[: max(4, len(body))], (("content-encoding", "gzip"),)
+    obs = Observation(method="POST", url=URL, headers=headers, body=body)
+    event = run(pipeline, obs)
+    assert event["collector"] == "onecollector"
+    assert not any("internal error" in f["message"] for f in event["findings"])
+    assert ONE.sinkhole(obs).status == 200

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from conftest import FIXTURES
 from inspector.core import collectors
@@ -173,3 +174,22 @@ def test_python_sdk_allowed_reaches_the_upstream(tmp_path: Path) -> None:
         assert upstream.count(host=HOST, path="/v1/batch") == int(reported(done, "requests")) == 1
         assert upstream.requests[0].header("content-encoding") == "gzip"
     check_run(events, 1, "rudderstack", "Allowed 7", action="allow")
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(
+                         ["batch", "type", "event", "name", "userId", "anonymousId", "context", "traits", "library",
+                          "app", "channel", "properties", "writeKey", "device", "id"]), inner, max_size=5),
+                     max_leaves=25)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=_json, query=st.text(max_size=60))
+def test_random_messages_and_pixels_never_raise(value: object, query: str) -> None:
+    segment = collectors.get("segment")
+    for profile in (RUDDER, segment):
+        assert isinstance(profile.items(value, post(f"https://{HOST}/v1/t", b"")), list)
+        assert profile.recognises(value) in (True, False)
+    pixel = Observation(method="GET", url=f"https://{HOST}/pixel/v1/page?type=track&{query}")
+    decoded = RUDDER.decode(pixel, None)
+    assert decoded.structured and RUDDER.items(decoded.value, pixel)[0].kind == "page"

@@ -119,7 +119,8 @@ class DatadogBrowser(Collector):
 
 
 def _is_rum(record: dict[str, Any]) -> bool:
-    return record.get("type") in _RUM_KINDS and isinstance(record.get("_dd"), dict)
+    kind = record.get("type")
+    return isinstance(kind, str) and kind in _RUM_KINDS and isinstance(record.get("_dd"), dict)
 
 
 def _is_log(record: dict[str, Any]) -> bool:

@@ -94,7 +94,7 @@ class RudderStack(Segment):
 def _pixel(obs: Observation) -> Decoded:
     """A pixel's message from its query: each parameter a field, dotted names nested
     (`properties.plan=pro`); the type from the path."""
-    message: dict[str, Any] = {"type": obs.path.rstrip("/").rsplit("/", 1)[-1]}
+    message: dict[str, Any] = {}
     issues: list[Issue] = []
     query = obs.raw_query
     if query.count("&") >= MAX_PIXEL_PARAMS:
@@ -113,4 +113,5 @@ def _pixel(obs: Observation) -> Decoded:
                 child = node[part] = {}
             node = child
         node[parts[-1]] = value
+    message["type"] = obs.path.rstrip("/").rsplit("/", 1)[-1]  # the route decides, not a `type=` parameter
     return Decoded(value=message, layers=[Layer("query"), Layer("form")], issues=issues, structured=True)
