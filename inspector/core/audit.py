@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterable
 
 from inspector.core import claims
@@ -29,6 +30,15 @@ def json_path(parts: Iterable[Any]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+@lru_cache(maxsize=256)
+def _credential_matcher(paths: tuple[str, ...]) -> tuple[re.Pattern[str], frozenset[str]]:
+    """One regex for all of a collector's credential paths, and the field names they end in
+    (most strings of a payload are passed over by their name alone)."""
+    combined = re.compile("|".join(f"(?:{_path_pattern(p).pattern})" for p in paths))
+    keys = frozenset(re.sub(r"\[\]$", "", p.rsplit(".", 1)[-1]) for p in paths)
+    return combined, keys
 
 
 def _path_pattern(path: str) -> re.Pattern[str]:
@@ -97,9 +107,9 @@ class Auditor:
         which the PII scan then passes over."""
         found: set[str] = set()
         if decoded.structured and collector.credential_paths:  # (no walk for a collector with none)
-            patterns = [_path_pattern(p) for p in collector.credential_paths]
-            for where, _key, value in _strings(decoded.value):
-                if any(p.match(where) for p in patterns):
+            pattern, keys = _credential_matcher(collector.credential_paths)
+            for where, key, value in _strings(decoded.value):
+                if (key in keys or "*" in keys) and pattern.match(where):
                     found.add(where)
                     findings.append(Finding("credential", INFO, where,
                                             f"{collector.title}'s credential at {where}", evidence=_evidence(value)))

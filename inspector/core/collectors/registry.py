@@ -24,6 +24,7 @@ def register(cls: C) -> C:
     if cls.name in _REGISTRY and type(_REGISTRY[cls.name]) is not cls:
         raise ValueError(f"two collector profiles are named {cls.name!r}")
     _REGISTRY[cls.name] = cls()
+    _SERVING.clear()
     return cls
 
 
@@ -49,9 +50,19 @@ def get(name: str) -> Collector | None:
     return _REGISTRY.get(name)
 
 
+_SERVING: dict[str, tuple[Collector, ...]] = {}
+
+
 def serving(host: str) -> tuple[Collector, ...]:
-    """The profiles whose own hosts include `host` (normalised)."""
-    return tuple(c for c in collectors() if c.serves(host))
+    """The profiles whose own hosts include `host` (normalised). Memoised per host (the proxy
+    asks on every request and handshake); bounded, since hosts come from clients."""
+    found = _SERVING.get(host)
+    if found is None:
+        found = tuple(c for c in collectors() if c.serves(host))
+        if len(_SERVING) >= 4096:
+            _SERVING.clear()
+        _SERVING[host] = found
+    return found
 
 
 def for_request(host: str, method: str, path: str) -> Collector | None:
