@@ -124,7 +124,8 @@ def findings_content(event: dict[str, Any]) -> Content:
             (f"{SEVERITY_MARK.get(sev, '?')} {_s(sev)} {_s(f.get('code', ''))}", SEVERITY_STYLE.get(sev, "")),
             *where, f": {_s(f.get('message', ''))}"))
         if f.get("evidence") not in (None, ""):
-            lines.append(Content(f"    evidence: {safe_line(_short(f['evidence'], 200))}"))
+            shown = f["evidence"] if isinstance(f["evidence"], str) else _short(f["evidence"], 200)
+            lines.append(Content(f"    evidence: {safe_line(shown[:200])}"))  # text as written, JSON as JSON
         claim = f.get("claim") or {}
         if claim.get("quote"):
             lines.append(Content.assemble("    ", (f"“{_s(claim['quote'])}”", "italic")))
