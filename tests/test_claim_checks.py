@@ -141,3 +141,14 @@ def test_two_checks_may_not_share_a_name():
 
     with pytest.raises(ValueError, match="two claim checks are named 'hashed'"):
         claims.register(Other)
+
+
+def test_a_plan_calls_only_the_hooks_a_check_implements_in_the_claims_order():
+    policy = parse_policy_text(POLICY + "  - {check: no-pii}\n  - {check: hashed, path: name}\n"
+                                        "  - {check: max-requests, count: 2, per: session}\n"
+                                        "  - {check: optional, path: name}\n  - {check: no-pii}\n", "p.yaml")
+    plan = claims.plan(policy.claims)
+    assert [spec.check for _check, spec in plan.on_request] == ["max-requests"]
+    assert [spec.check for _check, spec in plan.on_payload] == ["hashed", "optional"]
+    assert [spec.check for _check, spec in plan.exempt_paths] == ["hashed"]
+    assert plan.escalations == {"pii": policy.claims[0]}  # the first no-pii claim cites

@@ -7,7 +7,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 from inspector.core import claims
-from inspector.core.claims import ClaimContext, ClaimSpec
+from inspector.core.claims import ClaimContext, ClaimPlan, ClaimSpec
 from inspector.core.claims.max_requests import RateTracker
 from inspector.core.discover import looks_like_telemetry
 from inspector.core.collectors import Collector
@@ -53,6 +53,8 @@ class Auditor:
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         self.state: dict[str, Any] = {}  # the claim checks' memory across requests (max-requests' counts)
+        # id(policy) → (its claims, registry version, their plan): worked out once, not per request
+        self._plans: dict[int, tuple[tuple[ClaimSpec, ...], int, ClaimPlan]] = {}
 
     def audit(self, obs: Observation, decoded: Decoded, policy: Policy | None,
               collector: Collector | None = None) -> list[Finding]:
@@ -85,18 +87,20 @@ class Auditor:
             return findings
         findings.extend(self._encoding(decoded, policy))
         findings.extend(self._cookies(obs, policy))
+        plan = self._plan(policy)
         ctx = ClaimContext(obs, policy.id, decoded.value if decoded.structured else None, self.state,
                            resolve_with_paths)
-        findings.extend(self._claims(policy, ctx, "on_request"))
+        for check, spec in plan.on_request:
+            findings.extend(check.on_request(ctx, spec))
         if decoded.structured:
             findings.extend(self._schema(decoded.value, policy))
             declared_pii = self._declared_pii(decoded.value, policy, findings)
-            for spec in policy.claims:
-                if (check := claims.get(spec.check)) is not None:
-                    declared_pii.update(check.exempt_paths(ctx, spec))
-            severity = VIOLATION if _escalating(policy, "pii") else WARNING
+            for check, spec in plan.exempt_paths:
+                declared_pii.update(check.exempt_paths(ctx, spec))
+            severity = VIOLATION if "pii" in plan.escalations else WARNING
             findings.extend(self._pii(decoded.value, policy, declared_pii, severity))
-            findings.extend(self._claims(policy, ctx, "on_payload"))
+            for check, spec in plan.on_payload:
+                findings.extend(check.on_payload(ctx, spec))
         return findings
 
     # --- a collector's own credentials
@@ -163,7 +167,7 @@ class Auditor:
 
     # --- cookies
     def _cookies(self, obs: Observation, policy: Policy | None) -> list[Finding]:
-        spec = _escalating(policy, "cookie") if policy else None
+        spec = self._plan(policy).escalations.get("cookie") if policy else None
         severity = VIOLATION if spec else INFO
         claim = Claim(spec.check, spec.citation) if spec else None
         out = []
@@ -239,7 +243,7 @@ class Auditor:
         return paths
 
     def _pii(self, value: Any, policy: Policy | None, skip: set[str], severity: str) -> list[Finding]:
-        spec = _escalating(policy, "pii") if policy else None
+        spec = self._plan(policy).escalations.get("pii") if policy else None
         claim = Claim(spec.check, spec.citation) if spec else None
         out = []
         for where, key, text in _strings(value):
@@ -251,24 +255,16 @@ class Auditor:
         return out
 
     # --- the policy's claims (inspector/core/claims: one module per check)
-    @staticmethod
-    def _claims(policy: Policy, ctx: ClaimContext, hook: str) -> list[Finding]:
-        """Each claim's check at `hook` (`on_request`, `on_payload`), in the policy's order."""
-        out: list[Finding] = []
-        for spec in policy.claims:
-            check = claims.get(spec.check)
-            if check is not None:
-                out.extend(getattr(check, hook)(ctx, spec))
-        return out
-
-
-def _escalating(policy: Policy, code: str) -> ClaimSpec | None:
-    """The policy's first claim that makes the auditor's own `code` findings violations."""
-    names = claims.escalating(code)
-    for spec in policy.claims:
-        if spec.check in names:
-            return spec
-    return None
+    def _plan(self, policy: Policy) -> ClaimPlan:
+        """Which checks of the policy's claims do what, in the claims' order (cached per policy)."""
+        version = claims.version()
+        hit = self._plans.get(id(policy))
+        # (the claims tuple kept in the entry cannot be another policy's: an id reused is caught)
+        if hit is None or hit[0] is not policy.claims or hit[1] != version:
+            if len(self._plans) >= 1024:  # bounded: catalogues reloaded in a long run make new policies
+                self._plans.clear()
+            hit = self._plans[id(policy)] = (policy.claims, version, claims.plan(policy.claims))
+        return hit[2]
 
 
 def _type_message(error: Any) -> str:

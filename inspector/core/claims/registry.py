@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Sequence, TypeVar
 
-from inspector.core.claims.base import ClaimCheck, Param
+from inspector.core.claims.base import ClaimCheck, ClaimSpec, Param
 
 _REGISTRY: dict[str, ClaimCheck] = {}
 _ESCALATING: dict[str, tuple[str, ...]] = {}  # asked twice per audited request: kept until the registry changes
+_VERSION = [0]  # bumped when the registry changes: a plan made before is stale
 _LOADED = False
 _LOADING = threading.Lock()  # the proxy audits in threads: none may see a half-filled registry
 C = TypeVar("C", bound=type[ClaimCheck])
@@ -29,6 +31,7 @@ def register(cls: C) -> C:
         raise ValueError(f"two claim checks are named {cls.name!r}")
     _REGISTRY[cls.name] = cls()
     _ESCALATING.clear()
+    _VERSION[0] += 1
     return cls
 
 
@@ -36,6 +39,7 @@ def unregister(name: str) -> None:
     """Remove a check (for tests that register one of their own)."""
     _REGISTRY.pop(name, None)
     _ESCALATING.clear()
+    _VERSION[0] += 1
 
 
 def _load() -> None:
@@ -87,3 +91,40 @@ def escalating(code: str) -> tuple[str, ...]:
     if found is None:
         found = _ESCALATING[code] = tuple(check.name for check in checks() if code in check.escalates)
     return found
+
+
+def version() -> int:
+    """Changes whenever a check is registered or removed."""
+    _load()
+    return _VERSION[0]
+
+
+Hooked = tuple[tuple[ClaimCheck, ClaimSpec], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimPlan:
+    """A policy's claims by the audit hook their check implements, worked out once per policy:
+    the audit then calls only the hooks that do something (it runs for every request)."""
+
+    on_request: Hooked
+    on_payload: Hooked
+    exempt_paths: Hooked
+    escalations: dict[str, ClaimSpec]  # an auditor's own code → the first claim making it a violation
+
+
+def plan(specs: Sequence[ClaimSpec]) -> ClaimPlan:
+    """The plan of these claims (in their order); a claim naming no registered check is left out."""
+    hooked: dict[str, list[tuple[ClaimCheck, ClaimSpec]]] = {"on_request": [], "on_payload": [], "exempt_paths": []}
+    escalations: dict[str, ClaimSpec] = {}
+    for spec in specs:
+        check = get(spec.check)
+        if check is None:
+            continue
+        for hook, found in hooked.items():
+            if getattr(type(check), hook) is not getattr(ClaimCheck, hook):
+                found.append((check, spec))
+        for code in check.escalates:
+            escalations.setdefault(code, spec)
+    return ClaimPlan(tuple(hooked["on_request"]), tuple(hooked["on_payload"]), tuple(hooked["exempt_paths"]),
+                     escalations)

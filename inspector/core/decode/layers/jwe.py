@@ -45,12 +45,16 @@ def _peel(rnd: Round) -> Any:
     text = rnd.text
     assert text is not None
     # Before the JSON layer: a JSON-serialised JWE is a JSON object too (parsed once, for both).
-    # A compact JWE's header starts `eyJ`, which no JSON text does: the order changes nothing else.
     if text[:1] == "{":
         value, _issues = rnd.json()
         if jwe_json_like(value):
             opened = open_jwe(value, rnd)
             return DONE if opened is None else opened
+        return None
+    # A compact JWE's protected header is Base64url JSON: it starts `eyJ` (jwe_compact_header
+    # asks the same), which no JSON text does, so the order changes nothing for JSON.
+    if not text.startswith("eyJ"):
+        return None
     if JWE_COMPACT_RE.match(text) and jwe_compact_header(text) is not None:
         opened = open_jwe(text, rnd)
         return DONE if opened is None else opened
