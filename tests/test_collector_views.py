@@ -84,3 +84,26 @@ def test_evidence_of_an_object_is_json_not_a_python_repr():
 
     assert _evidence({"auth": False, "ids": [1, None]}) == '{"auth": false, "ids": [1, null]}'
     assert _evidence(["x" * 400])[-1] == "…"
+
+
+def test_a_vendors_event_is_recognised_on_every_endpoint_of_its_collector():
+    """Appsmith's "Instance Active" ping sent through Segment's /v1/batch (not the /v1/track its
+    policy lists) is Appsmith's, audited against its policy at the item's path; Segment's
+    envelope is not reported as Appsmith's undeclared fields."""
+    from pathlib import Path
+
+    sample = json.loads((Path(__file__).parent.parent / "fixtures/payloads/seed/appsmith-server-ping"
+                         / "instance-active.json").read_text())
+    planted = dict(sample, properties={**sample["properties"], "adminEmail": "ops@example.com"})
+    body = {"writeKey": "wk", "sentAt": "2026-12-01T10:00:00Z", "sequence": 3,
+            "batch": [{"type": "track", "event": "Other App Event", "anonymousId": "x", "messageId": "m0"}, planted]}
+    obs = Observation("POST", "https://api.segment.io/v1/batch", (("Content-Type", "application/json"),),
+                      json.dumps(body).encode())
+    event = Pipeline(Catalogue.load()).process(obs).to_dict()
+    assert event["policy"] == "appsmith-server-ping" and event["collector"] == "segment"
+    codes = {(f["code"], f["path"]) for f in event["findings"]}
+    assert ("undeclared-field", "batch[1].properties.adminEmail") in codes   # Appsmith's audit, at the item
+    pii = [f for f in event["findings"] if f["code"] == "pii" and f["path"] == "batch[1].properties.adminEmail"]
+    assert len(pii) == 1 and pii[0]["claim"]  # once, held against Appsmith's no-pii claim
+    assert not any(c == "undeclared-field" and p in ("writeKey", "sentAt", "sequence") for c, p in codes)
+    assert not any(p.startswith("batch[0]") and c == "undeclared-field" for c, p in codes)  # not Appsmith's

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace as _replace
+
 from typing import Any
 
 from inspector.core.audit import Auditor
 from inspector.core.decode import DEFAULT_LIMITS, Decoded, Decoder, Issue, Layer, Limits, raw_query_param, raw_query_params
 from inspector.core import collectors
-from inspector.core.collectors import Collector
+from inspector.core.collectors import Collector, Item
 from inspector.core.destination import normalize_host, normalize_path
 from inspector.core.enforce import mismatch
 from inspector.core.hosts import default as host_catalogue
@@ -45,7 +48,12 @@ class Pipeline:
                 collector, decoded = self.collector_decode(obs, decoded)
                 if collector is not None:
                     items = collector.items(decoded.value, obs)
+            elif policy.collector:
+                collector = collectors.get(policy.collector)
+                items = collector.items(decoded.value, obs) if collector is not None and decoded.structured else []
             findings = self.auditor.audit(obs, decoded, policy, collector)
+            if policy is None and collector is not None and items:
+                policy, findings = self._vendor_items(obs, decoded, collector, items, findings)
             if obs.names and (message := mismatch(obs.names)):
                 findings.append(Finding("host-mismatch", WARNING, "", message))
         except Exception as exc:  # noqa: BLE001 - a bug must not lose the event
@@ -65,6 +73,41 @@ class Pipeline:
             collector=collector.name if collector else None, items=[item.to_dict() for item in items],
             owner=_owner(obs, policy, collector),
         )
+
+    def _vendor_items(self, obs: Observation, decoded: Decoded, collector: Collector, items: list[Item],
+                      findings: list[Finding]) -> tuple[Policy | None, list[Finding]]:
+        """A vendor's events on any endpoint of the collector it sends through: each item whose
+        shape a policy with `collector:` describes is audited against that policy (its findings
+        at the item's path); the event is attributed to the first such policy."""
+        vendor = [p for p in self.catalogue.policies
+                  if p.collector == collector.name and p.shape and not p.items and not p.root
+                  and p.transport == obs.transport]
+        if not vendor:
+            return None, findings
+        first: Policy | None = None
+        claimed: list[str] = []
+        extra: list[Finding] = []
+        for item in items:
+            record = _at(decoded.value, item.path)
+            if not isinstance(record, dict):
+                continue
+            policy = next((p for p in vendor if p.matches_shape(record)), None)
+            if policy is None:
+                continue
+            first = first or policy
+            claimed.append(item.path)
+            one = Decoded(value=record, layers=decoded.layers, structured=True)
+            for f in self.auditor.audit(obs, one, policy):
+                if f.code == "cookie" and any(g.code == "cookie" for g in findings + extra):
+                    continue  # the request's cookies: said once
+                path = f"{item.path}.{f.path}" if item.path and f.path else (f.path or item.path)
+                extra.append(_replace(f, path=path))
+        if first is None:
+            return None, findings
+        # the policy's own audit of its items replaces the collector-level PII scan there
+        kept = [f for f in findings if not (f.code == "pii" and any(
+            f.path == c or f.path.startswith(c + ".") or f.path.startswith(c + "[") for c in claimed))]
+        return first, kept + extra
 
     def collector_decode(self, obs: Observation, decoded: Decoded) -> tuple[Collector | None, Decoded]:
         """A request no policy claims: sent to a collector's own host and endpoint, or with a
@@ -148,6 +191,20 @@ class Pipeline:
             if best is None and len(decoded.layers) > 1:
                 best = decoded
         return best or Decoded(value=None, layers=[Layer("body")])
+
+
+def _at(value: Any, path: str) -> Any:
+    """The value at an item's path (`batch[2]`, `events[0].x`, `""` for the whole payload)."""
+    node = value
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", path):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            node = node[index] if isinstance(node, list) and index < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return None
+    return node
 
 
 def _owner(obs: Observation, policy: Policy | None, collector: Collector | None) -> str | None:

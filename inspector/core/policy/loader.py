@@ -180,6 +180,12 @@ def _schema_message(error: Any) -> str:
 def _semantic_problems(data: dict[str, Any], lines: dict[tuple[Any, ...], int]
                        ) -> list[tuple[int | None, str]]:
     problems: list[tuple[int | None, str]] = []
+    if isinstance(data.get("collector"), str):
+        from inspector.core import collectors
+        if collectors.get(data["collector"]) is None:
+            known = ", ".join(c.name for c in collectors.collectors())
+            problems.append((_line_for(lines, ("collector",)),
+                             f"collector: unknown collector {data['collector']!r} (known: {known})"))
 
     def check_regex(pattern: str, path: tuple[Any, ...]) -> bool:
         """Both engines must take it: RE2 so that matching is linear in the (hostile) text,
@@ -274,6 +280,7 @@ def _build(data: dict[str, Any], origin: str, builtin: bool) -> Policy:
         additional=bool(data.get("additional", False)),
         claims=(), opt_out=tuple(data.get("opt_out", [])), notes=data.get("notes", ""),
         origin=origin, raw=data, builtin=builtin, sinkhole=data.get("sinkhole"),
+        collector=data.get("collector"),
     )
     policy.encoding_citation = policy.cite(payload["encoding_cite"]) if payload.get("encoding_cite") else None
     policy.claims = tuple(

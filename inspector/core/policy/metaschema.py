@@ -55,6 +55,8 @@ def policy_schema(checks: tuple[str, ...], params: dict[str, Param], encodings: 
         "properties": {
             "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
             "vendor": {"type": "string", "minLength": 1},
+            # the collector profile the vendor sends through (inspector/core/collectors/)
+            "collector": {"type": "string", "minLength": 1},
             "product": {"type": "string", "minLength": 1},
             "source": {
                 "type": "object", "required": ["document"],

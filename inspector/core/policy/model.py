@@ -70,6 +70,7 @@ class Policy:
     raw: dict[str, Any] = field(repr=False)
     sinkhole: dict[str, Any] | None = None
     builtin: bool = False
+    collector: str | None = None  # the collector profile it sends through: its envelope is known
     _validator: Draft202012Validator | None = field(default=None, repr=False)
     _fast: Any = field(default=False, repr=False, compare=False)
     _declared_paths: dict[str, dict[str, Any]] | None = field(default=None, repr=False, compare=False)

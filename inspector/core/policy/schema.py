@@ -60,6 +60,15 @@ class SchemaSource(Protocol):
     items: str | None
 
 
+def _collector_envelope(policy: SchemaSource) -> tuple[str, ...]:
+    name = getattr(policy, "collector", None)
+    if not name:
+        return ()
+    from inspector.core import collectors
+    profile = collectors.get(name)
+    return profile.envelope_fields if profile is not None else ()
+
+
 def compile_field(spec: dict[str, Any]) -> dict[str, Any]:
     """One compact field spec → a JSON Schema."""
     schema: dict[str, Any] = {}
@@ -106,9 +115,31 @@ def compile_tree(tree: dict[str, Any], additional: bool = False,
     return schema
 
 
+def _known_envelope(schema: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """`schema` with a collector's envelope fields (dotted paths) allowed where not declared:
+    every request through the collector carries them, whichever app sends it, so they are
+    not the vendor's undeclared fields."""
+    for dotted in fields:
+        node = schema
+        parts = dotted.split(".")
+        for i, part in enumerate(parts):
+            if node.get("type") != "object" and "properties" not in node:
+                break  # declared as something else: its own declaration decides
+            props = node.setdefault("properties", {})
+            if part not in props:
+                props[part] = {} if i == len(parts) - 1 else {"type": "object"}
+                if i < len(parts) - 1:
+                    break  # an undeclared object: allowed whole
+            node = props[part]
+    return schema
+
+
 def compile_policy_schema(policy: SchemaSource) -> dict[str, Any]:
     """The schema of the whole decoded payload: envelope + declared tree at root/items."""
     inner = compile_tree(policy.declared, additional=policy.additional)
+    envelope_fields = _collector_envelope(policy)
+    if envelope_fields:
+        inner = _known_envelope(inner, envelope_fields)
     anchor = policy.root or policy.items
     if not anchor:
         schema = inner
@@ -117,6 +148,8 @@ def compile_policy_schema(policy: SchemaSource) -> dict[str, Any]:
             inner = {"type": "array", "items": inner}
         envelope = dict(policy.envelope or {})
         outer = compile_tree(envelope)
+        if envelope_fields:
+            outer = _known_envelope(outer, envelope_fields)
         # place `inner` at the dotted anchor, creating intermediate objects
         parts = anchor.split(".")
         node = outer
