@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jwcrypto import jwe, jwk  # noqa: E402
+from jwcrypto import jwe, jwk
 
-from inspector.core.keys import Keyring, LoadedKey  # noqa: E402
-from inspector.core.observation import Observation  # noqa: E402
-from inspector.core.pipeline import Pipeline  # noqa: E402
-from inspector.core.policy import Catalogue  # noqa: E402
-from inspector.emit.channels import observation_of, wire_requests  # noqa: E402
+from inspector.core.keys import Keyring, LoadedKey
+from inspector.core.observation import Observation
+from inspector.core.pipeline import Pipeline
+from inspector.core.policy import Catalogue
+from inspector.emit.channels import observation_of, wire_requests
 
 
 def per_call_us(func, repeat: int) -> float:

@@ -11,7 +11,6 @@ import argparse
 import gc
 import os
 import random
-import resource
 import shutil
 import statistics
 import subprocess
@@ -22,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tinydb import TinyDB  # noqa: E402
+from tinydb import TinyDB
 
-from inspector.store import Store  # noqa: E402
+from inspector.store import Store
 
 WINDOW = 200
 

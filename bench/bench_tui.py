@@ -21,13 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from inspector.core.event import Event  # noqa: E402
-from inspector.core.findings import Finding  # noqa: E402
-from inspector.core.policy import Catalogue  # noqa: E402
-from inspector.store import Store  # noqa: E402
-from inspector.tui.app import InspectorApp  # noqa: E402
-from inspector.tui.event_list import EventList  # noqa: E402
-from textual.events import Key  # noqa: E402
+from textual.events import Key
+
+from inspector.core.event import Event
+from inspector.core.findings import Finding
+from inspector.core.policy import Catalogue
+from inspector.store import Store
+from inspector.tui.app import InspectorApp
+from inspector.tui.event_list import EventList
 
 
 def make_event(i: int) -> Event:

@@ -10,11 +10,12 @@ import json
 import shutil
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from conftest import ROOT, cli_env
+
 from inspector.core.decode import Limits
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
@@ -28,7 +29,7 @@ EMAIL = "jane.doe@example.com"
 SMALL = Limits(max_body=1 << 20, max_decompressed=1 << 20, max_depth=32)
 
 
-@lru_cache(maxsize=None)
+@cache
 def pipeline(small: bool = False) -> Pipeline:
     return Pipeline(Catalogue.load(), limits=SMALL if small else Limits())
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import ROOT, cli_env, run_cli
+
 from inspector.core.observation import Observation
 
 EMAIL = "jane.doe@example.com"

@@ -13,12 +13,12 @@ import socket
 import socketserver
 import ssl
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
-
 from conftest import wait_for
 
 HOST = "telemetry.refine.dev"

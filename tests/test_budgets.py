@@ -14,7 +14,6 @@ import json
 import os
 import re
 import re._constants as sre_constants
-import stat
 import subprocess
 import sys
 from pathlib import Path

@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
 from conftest import ROOT, run_cli
+
 from inspector.core import collectors
 from inspector.core.collectors.amplitude import MAX_ITEMS, Amplitude
 from inspector.core.observation import Observation

@@ -12,15 +12,16 @@ import zlib
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import FIXTURES, ROOT
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sdk_exec import EMAIL, check_run, exec_sdk, observation, reported
+
 from inspector.core import collectors
 from inspector.core.decode import Limits
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
-from sdk_exec import EMAIL, check_run, exec_sdk, observation, reported
 
 HERE = FIXTURES / "collectors" / "datadog"
 NODE = ROOT / "tests" / "node" / "datadog"

@@ -8,9 +8,19 @@ import importlib.util
 import sys
 
 import pytest
+from collector_sdk import (
+    EMAIL,
+    FIXTURES,
+    check_sdk_run,
+    codes,
+    fixtures,
+    observation,
+    on_host,
+    others,
+    pipeline,
+    run_exec,
+)
 
-from collector_sdk import (EMAIL, FIXTURES, check_sdk_run, codes, fixtures, observation, on_host, others,
-                           pipeline, run_exec)
 from inspector.core import collectors
 from inspector.core.observation import Observation
 

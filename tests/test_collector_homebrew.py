@@ -9,8 +9,8 @@ import shutil
 import sys
 
 import pytest
-
 from collector_sdk import EMAIL, FIXTURES, check_sdk_run, codes, observation, on_host, others, pipeline, run_exec
+
 from inspector.core import collectors
 from inspector.core.collectors.homebrew import LineError, parse_line, parse_lines
 from inspector.core.observation import Observation

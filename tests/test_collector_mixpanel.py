@@ -12,8 +12,8 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
-
 from conftest import ROOT, run_cli
+
 from inspector.core import collectors
 from inspector.core.collectors.mixpanel import MAX_ITEMS, Mixpanel
 from inspector.core.observation import Observation

@@ -7,8 +7,8 @@ import json
 import sys
 
 import pytest
-
 from collector_sdk import EMAIL, FIXTURES, check_sdk_run, codes, observation, on_host, others, pipeline, run_exec
+
 from inspector.core import collectors
 from inspector.core.observation import Observation
 

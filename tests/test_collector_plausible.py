@@ -6,9 +6,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from collector_sdk import (
+    EMAIL,
+    NODE,
+    PRELOAD,
+    check_sdk_run,
+    codes,
+    fixtures,
+    node_ready,
+    observation,
+    on_host,
+    others,
+    pipeline,
+    run_exec,
+)
 
-from collector_sdk import (EMAIL, NODE, PRELOAD, check_sdk_run, codes, fixtures, node_ready, observation, on_host,
-                           others, pipeline, run_exec)
 from inspector.core import collectors
 from inspector.core.observation import Observation
 

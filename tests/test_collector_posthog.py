@@ -16,10 +16,10 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-
 from conftest import ROOT, run_cli
+
 from inspector.core import collectors
-from inspector.core.collectors.posthog import MAX_ITEMS, PostHog, lz_decompress_base64, LZError
+from inspector.core.collectors.posthog import MAX_ITEMS, LZError, PostHog, lz_decompress_base64
 from inspector.core.decode import Limits
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline

@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import FIXTURES, ROOT
+from sdk_exec import EMAIL, check_run, exec_sdk, observation, reported
+
 from inspector.core import collectors
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
-from sdk_exec import EMAIL, check_run, exec_sdk, observation, reported
 
 HERE = FIXTURES / "collectors" / "segment"
 NODE = ROOT / "tests" / "node" / "segment"

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
-
 from conftest import FIXTURES, ROOT, cli_env, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from inspector.core import collectors
 from inspector.core.collectors.sentry import MAX_ENVELOPE_ITEMS, MAX_ITEMS, parse_envelope
 from inspector.core.decode import Limits

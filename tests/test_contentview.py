@@ -6,15 +6,12 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
-import time
 import urllib.request
 
-import pytest
+from conftest import ROOT, cli_env, free_port, wait_for
 from mitmproxy import contentviews
 from mitmproxy.test import taddons, tflow, tutils
 
-from conftest import ROOT, cli_env, free_port, wait_for
 from inspector.proxy.addon import TelemetryInspector
 
 PAYLOAD = {"providers": {"auth": False}, "version": "4.58.0", "resourceCount": 2, "projectId": "p1",

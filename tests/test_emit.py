@@ -11,10 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, KEYS, ROOT, cli_env
 from mitmproxy import exceptions
 from mitmproxy.test import taddons
 
-from conftest import FIXTURES, KEYS, ROOT, cli_env
 from inspector.capture import load_capture
 from inspector.core.decode import Decoder, raw_query_param
 from inspector.core.keys import Keyring, load_key_file

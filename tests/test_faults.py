@@ -12,12 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from conftest import KEYS, ROOT, cli_env, free_port, run_cli, wait_for
+from test_proxy_cli import Proc, ca, inspector_proxy
+
 from inspector.emit.channels import wire_requests
 from inspector.emit.send import send
 from inspector.store import Store
-from test_proxy_cli import Proc, ca, inspector_proxy
 
 
 def pick(channel: str):

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import ROOT, cli_env, free_port
+
 from inspector.core.keys import Keyring
 from inspector.core.policy import Catalogue
 from inspector.proxy.addon import TelemetryInspector

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import KEYS, ROOT, cli_env, free_port, run_cli, wait_for
+
 from inspector.emit.channels import wire_requests
 from inspector.emit.send import send
 from inspector.store import Store, check_store

@@ -10,8 +10,8 @@ import time
 from collections import Counter
 
 import pytest
-
 from conftest import KEYS, cli_env, wait_for
+
 from inspector.emit.channels import WireRequest, wire_requests
 from inspector.emit.send import SendError, send
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cli_env
+
 from inspector.store import Store, StorePathError, check_store, repair_store
 
 TIMEOUT = 40.0  # the commands that would start (proxy, tui) if the link were followed

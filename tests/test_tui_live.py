@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from conftest import KEYS, cli_env
+
 from inspector.core.keys import Keyring
 from inspector.core.policy import Catalogue
 from inspector.emit.channels import wire_requests

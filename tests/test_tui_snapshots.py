@@ -8,8 +8,8 @@ import time
 from dataclasses import replace
 
 import pytest
-
 from conftest import KEYS
+
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
 from inspector.emit.channels import observation_of, wire_requests

@@ -17,12 +17,11 @@ import socket
 import stat
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, cli_env
+
 from inspector.verify.netns import probe
 
 APPS = ROOT / "tests" / "data" / "verify"

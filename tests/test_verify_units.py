@@ -21,7 +21,6 @@ from inspector.verify.report import Verification, render_markdown, render_text
 from inspector.verify.results import Run, channels, status_of
 from inspector.verify.runtimes import node_honours_proxy
 
-
 # ---------------------------------------------------------------------- DNS
 
 def query(name: str, qtype: int = 1, ident: int = 0x1234) -> bytes:

@@ -12,9 +12,10 @@ import base64
 import binascii
 import json
 import math
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 from inspector.core.decode import load_json

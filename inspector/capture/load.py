@@ -6,8 +6,8 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from inspector.capture.errors import CaptureError  # (importable from here too)
 from inspector.core.files import FileTooLarge, kind_of, open_regular, read_regular

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
-
 from urllib.parse import urlsplit
 
 from mitmproxy import http, io

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from inspector.capture.errors import CaptureError
 from inspector.core.event import observation_from_event

@@ -14,7 +14,6 @@ from inspector.cli.options import proxy_options
 from inspector.proxy.config import DEFAULT_LISTEN, ProxyConfig
 from inspector.proxy.output import log_to_stderr
 
-
 CA_VARIABLES = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NODE_EXTRA_CA_CERTS", "GIT_SSL_CAINFO",
                 "AWS_CA_BUNDLE", "PIP_CERT", "HTTPLIB2_CA_CERTS", "DENO_CERT", "CARGO_HTTP_CAINFO")
 

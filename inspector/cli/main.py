@@ -36,8 +36,17 @@ from inspector.cli.store_cmd import store
 from inspector.cli.tui_cmd import tui
 from inspector.core.textsafe import safe_line
 
-__all__ = ["cli", "main", "App", "InputError", "EXIT_FINDINGS", "EXIT_INPUT", "EXIT_INTERNAL", "key_options",
-           "policy_options"]
+__all__ = [
+    "EXIT_FINDINGS",
+    "EXIT_INPUT",
+    "EXIT_INTERNAL",
+    "App",
+    "InputError",
+    "cli",
+    "key_options",
+    "main",
+    "policy_options",
+]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -81,7 +90,7 @@ def main() -> None:
         sys.exit(0)
     except SystemExit:
         raise
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if os.environ.get("TELEMETRY_INSPECTOR_DEBUG"):
             raise
         click.echo(safe_line(f"error: internal error: {type(exc).__name__}: {exc} "

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Any, Iterable
+from typing import Any
 
 from inspector.core import claims
 from inspector.core.claims import ClaimContext, ClaimPlan, ClaimSpec
 from inspector.core.claims.max_requests import RateTracker
-from inspector.core.discover import looks_like_telemetry
 from inspector.core.collectors import Collector
 from inspector.core.decode import Decoded, raw_query_params
-from inspector.core.hosts import default as host_catalogue
+from inspector.core.discover import looks_like_telemetry
 from inspector.core.findings import INFO, MAX_EVIDENCE, VIOLATION, WARNING, Citation, Claim, Finding, evidence
+from inspector.core.hosts import default as host_catalogue
 from inspector.core.observation import Observation
 from inspector.core.pii import scan_text
 from inspector.core.policy import Catalogue, Policy, resolve_with_paths
@@ -322,4 +323,4 @@ def _strings(value: Any) -> Iterable[tuple[str, str | None, str]]:
                 stack.append((node[i], f"{where}[{i}]", key))
 
 
-__all__ = ["Auditor", "RateTracker", "json_path", "type_name", "Citation", "MAX_EVIDENCE"]
+__all__ = ["MAX_EVIDENCE", "Auditor", "Citation", "RateTracker", "json_path", "type_name"]

@@ -17,8 +17,8 @@ them applies.
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from inspector.core import collectors
 from inspector.core.collectors import Collector

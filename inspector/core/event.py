@@ -8,8 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.core.observation import Observation
 from inspector.core.findings import INFO, SEVERITY_RANK, VIOLATION, WARNING, Finding
+from inspector.core.observation import Observation
 
 BODY_PREVIEW = 4096
 

@@ -8,8 +8,8 @@ The action depends only on the match and the rules, never on decoding.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from inspector.core.destination import normalize_host
 from inspector.core.hosts import default as host_catalogue

@@ -17,8 +17,16 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import (AcceptConnection, CloseConnection, Message, Ping, RejectConnection,
-                            RejectData, Request, TextMessage)
+from wsproto.events import (
+    AcceptConnection,
+    CloseConnection,
+    Message,
+    Ping,
+    RejectConnection,
+    RejectData,
+    Request,
+    TextMessage,
+)
 
 from inspector.emit.channels import WireRequest
 

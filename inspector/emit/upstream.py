@@ -28,8 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import (AcceptConnection, BytesMessage, CloseConnection, Ping, Request,
-                            TextMessage)
+from wsproto.events import AcceptConnection, BytesMessage, CloseConnection, Ping, Request, TextMessage
 
 from inspector.emit.channels import TELEMETRY_HOSTS
 
@@ -83,7 +82,7 @@ def _hosts(extra: tuple[str, ...]) -> list[str]:
 
 def make_certificates(directory: Path, hosts: list[str]) -> tuple[Path, Path, Path]:
     """A throwaway CA and a leaf for `hosts`; returns (ca.pem, leaf-chain.pem, leaf-key.pem)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "telemetry-inspector test upstream CA")])
     ca_cert = (

@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence  # mitmproxy parses --set only for collections.abc.Sequence[str]
+from collections.abc import (  # mitmproxy parses --set only for collections.abc.Sequence[str]
+    Callable,
+    Iterable,
+    Sequence,
+)
 from dataclasses import replace as _replace
-from typing import Any, Callable
+from typing import Any
 
 from mitmproxy import ctx, exceptions, http, tls
 from mitmproxy.proxy import commands, events, layer, layers, server_hooks
@@ -490,7 +494,7 @@ class _Refused(layer.Layer):
 class _FlowState:
     """What was decided for one flow (kept in flow.metadata["ti"])."""
 
-    __slots__ = ("outcome", "names", "answered", "failed")
+    __slots__ = ("answered", "failed", "names", "outcome")
 
     def __init__(self, outcome: Outcome, names: tuple[tuple[str, str], ...]) -> None:
         self.outcome = outcome
@@ -512,4 +516,4 @@ def _with_transport(obs: Observation, transport: str) -> Observation:
     return _replace(obs, transport=transport)
 
 
-__all__ = ["TelemetryInspector", "Decoder", "Worker", "BATCH_MAX", "BATCH_WINDOW", "SWITCH_INTERVAL"]
+__all__ = ["BATCH_MAX", "BATCH_WINDOW", "SWITCH_INTERVAL", "Decoder", "TelemetryInspector", "Worker"]

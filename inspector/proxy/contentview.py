@@ -9,7 +9,8 @@ characters too).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from mitmproxy import http
 from mitmproxy.contentviews import Contentview, Metadata

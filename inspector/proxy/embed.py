@@ -18,10 +18,10 @@ import os
 import signal
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mitmproxy import options
 from mitmproxy.proxy.mode_specs import ProxyMode, WireGuardMode

@@ -8,7 +8,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from inspector.core.event import Event
 from inspector.core.observation import Observation
@@ -138,6 +139,6 @@ class Worker(threading.Thread):
             for callback in list(addon.callbacks):
                 try:
                     callback(event)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("telemetry-inspector: event callback failed")
         self.processed += len(events)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from inspector.core.findings import Finding
@@ -15,7 +15,7 @@ SEVERITY_MARK = {"violation": "✗", "warning": "!", "info": "i"}
 
 def timestamp(ts: float) -> str:
     """A UNIX time as `YYYY-MM-DD HH:MM:SS` (UTC); `-` for none."""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S") if ts else "-"
 
 
 def short(value: Any, limit: int = 80) -> str:

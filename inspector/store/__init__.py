@@ -18,10 +18,11 @@ from inspector.store.store import RULE_ACTIONS, RULE_KINDS, TABLES, Store, defau
 from inspector.store.table import AppendLogTable, StoreDB
 
 __all__ = [
-    "AppendLogStorage",
-    "AppendLogTable",
     "RULE_ACTIONS",
     "RULE_KINDS",
+    "TABLES",
+    "AppendLogStorage",
+    "AppendLogTable",
     "Store",
     "StoreCorruptError",
     "StoreDB",
@@ -30,7 +31,6 @@ __all__ = [
     "StorePathError",
     "StoreReadOnlyError",
     "StoreReport",
-    "TABLES",
     "check_store",
     "check_store_path",
     "default_store_path",

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inspector.store.errors import StoreError, StoreLockedError
-from inspector.store.paths import open_store_file
 from inspector.store.log import (
     HEADER,
     VERSION,
@@ -22,6 +21,7 @@ from inspector.store.log import (
     try_json,
     write_compacted,
 )
+from inspector.store.paths import open_store_file
 
 
 @dataclass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from tinydb import TinyDB
 from tinydb.queries import QueryLike
@@ -96,7 +96,7 @@ class AppendLogTable(Table):
         self._done()
         return done
 
-    def _targets(self, tx: Transaction, cond: Optional[QueryLike], doc_ids: Optional[Iterable[int]]) -> list[int]:
+    def _targets(self, tx: Transaction, cond: QueryLike | None, doc_ids: Iterable[int] | None) -> list[int]:
         current = tx.table(self.name)
         if doc_ids is not None:
             return [i for i in dict.fromkeys(int(i) for i in doc_ids) if str(i) in current]
@@ -114,8 +114,8 @@ class AppendLogTable(Table):
         new.update(fields)
         return new
 
-    def _update_tx(self, tx: Transaction, fields: Fields, cond: Optional[QueryLike],
-                   doc_ids: Optional[Iterable[int]]) -> list[int]:
+    def _update_tx(self, tx: Transaction, fields: Fields, cond: QueryLike | None,
+                   doc_ids: Iterable[int] | None) -> list[int]:
         current = tx.table(self.name)
         targets = self._targets(tx, cond, doc_ids)
         for doc_id in targets:
@@ -123,8 +123,8 @@ class AppendLogTable(Table):
             tx.put(self.name, doc_id, encode_doc(new), new)
         return targets
 
-    def update(self, fields: Fields, cond: Optional[QueryLike] = None,
-               doc_ids: Optional[Iterable[int]] = None) -> list[int]:
+    def update(self, fields: Fields, cond: QueryLike | None = None,
+               doc_ids: Iterable[int] | None = None) -> list[int]:
         with self._tx() as tx:
             ids = self._update_tx(tx, fields, cond, doc_ids)
         self._done()
@@ -145,9 +145,9 @@ class AppendLogTable(Table):
         self._done()
         return updated
 
-    def upsert(self, document: Mapping, cond: Optional[QueryLike] = None) -> list[int]:
+    def upsert(self, document: Mapping, cond: QueryLike | None = None) -> list[int]:
         if isinstance(document, self.document_class) and hasattr(document, "doc_id"):
-            doc_ids: Optional[list[int]] = [document.doc_id]
+            doc_ids: list[int] | None = [document.doc_id]
         else:
             doc_ids = None
         if doc_ids is None and cond is None:
@@ -160,7 +160,7 @@ class AppendLogTable(Table):
         self._done()
         return ids
 
-    def remove(self, cond: Optional[QueryLike] = None, doc_ids: Optional[Iterable[int]] = None) -> list[int]:
+    def remove(self, cond: QueryLike | None = None, doc_ids: Iterable[int] | None = None) -> list[int]:
         if cond is None and doc_ids is None:
             raise RuntimeError("Use truncate() to remove all documents")
         with self._tx() as tx:

@@ -6,9 +6,10 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
@@ -19,13 +20,15 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from inspector.core.event import Event
+from inspector.core.event import (
+    Event,
+    observation_from_event,
+)
 from inspector.core.keys import KeyLoadError, Keyring
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
 from inspector.core.rules import RuleBook
 from inspector.core.textsafe import safe_block, safe_line
-from inspector.core.event import observation_from_event  # noqa: F401 - re-exported for callers
 from inspector.tui.detail import DetailPane
 from inspector.tui.event_list import EventList
 from inspector.tui.feed import EventFeed

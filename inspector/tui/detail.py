@@ -251,18 +251,14 @@ class DetailPane(Vertical):
         with TabbedContent(id="detail-tabs"):
             with TabPane("Payload", id="tab-payload"):
                 yield Tree("payload", id="payload-tree")
-            with TabPane("Findings", id="tab-findings"):
-                with VerticalScroll():
-                    yield Static("", id="findings-text")
-            with TabPane("Decoding", id="tab-decoding"):
-                with VerticalScroll():
-                    yield Static("", id="decoding-text")
-            with TabPane("Request", id="tab-request"):
-                with VerticalScroll():
-                    yield Static("", id="request-text")
-            with TabPane("Items", id="tab-items"):
-                with VerticalScroll():
-                    yield Static("", id="items-text")
+            with TabPane("Findings", id="tab-findings"), VerticalScroll():
+                yield Static("", id="findings-text")
+            with TabPane("Decoding", id="tab-decoding"), VerticalScroll():
+                yield Static("", id="decoding-text")
+            with TabPane("Request", id="tab-request"), VerticalScroll():
+                yield Static("", id="request-text")
+            with TabPane("Items", id="tab-items"), VerticalScroll():
+                yield Static("", id="items-text")
 
     @property
     def active(self) -> str:

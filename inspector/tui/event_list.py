@@ -6,8 +6,9 @@ A DataTable measures every cell (16.8 s for 100k rows here); this list costs the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
@@ -106,9 +107,7 @@ class EventList(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, count)
         if count == 0:
             self.cursor = 0
-        elif self.follow:
-            self._move_to(count - 1, announce=True)
-        elif self.cursor >= count:
+        elif self.follow or self.cursor >= count:
             self._move_to(count - 1, announce=True)
         self.refresh()
 

@@ -7,8 +7,9 @@ own, receives its events and changes its rules; nothing else.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 from inspector.core.event import Event
 from inspector.core.rules import RuleBook

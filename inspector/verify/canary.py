@@ -20,9 +20,9 @@ import hashlib
 import re
 import secrets
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus, urlsplit
 
 from inspector.core.findings import VIOLATION, WARNING, Claim, Finding

@@ -17,16 +17,16 @@ does not exist, or ``--isolate namespace`` where no namespace can be had.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from inspector.core.event import Event
 from inspector.core.textsafe import safe_line

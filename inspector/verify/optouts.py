@@ -10,9 +10,10 @@ update checks), have generic names other programs may read differently, or no op
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Iterable
+from typing import Any
 
 DO_NOT_TRACK = ("DO_NOT_TRACK", "1")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -104,9 +105,7 @@ def for_channel(opt_outs: list[OptOut], policy: Any | None) -> list[OptOut]:
         return chosen
     vendor = _words(getattr(policy, "vendor", "") or "")
     for item in opt_outs:
-        if item.source == f"policy {policy.id}":
-            chosen.append(item)
-        elif item.source == "catalogue" and vendor and vendor & _words(item.tool):
+        if item.source == f"policy {policy.id}" or (item.source == "catalogue" and vendor and vendor & _words(item.tool)):
             chosen.append(item)
     unique: dict[str, OptOut] = {}
     for item in chosen:

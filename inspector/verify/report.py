@@ -8,7 +8,7 @@ Markdown through the report renderer's `md_text`/`md_code`, JSON through `safe_j
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,7 @@ class Verification:
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema": SCHEMA, "tool": "telemetry-inspector", "version": __version__,
-            "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "command": self.command, "mode": self.mode,
             "isolation": {"mode": self.isolation, "detail": self.isolation_detail},
             "warnings": self.warnings,

@@ -17,8 +17,9 @@ a check gets the policy's path resolver through `ClaimContext`.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, ClassVar
 
 from inspector.core.findings import Citation, Claim, Finding
 from inspector.core.observation import Observation

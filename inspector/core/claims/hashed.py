@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from inspector.core.claims.base import ClaimCheck, ClaimContext, ClaimSpec, Param
 from inspector.core.claims.registry import register

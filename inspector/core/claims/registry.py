@@ -10,8 +10,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 from inspector.core.claims.base import ClaimCheck, ClaimSpec, Param
 

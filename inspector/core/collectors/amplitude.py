@@ -23,8 +23,16 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from inspector.core.actions import LocalAnswer
-from inspector.core.collectors.base import (SINKHOLE_HEADERS, Collector, Endpoint, Item, ids_of, json_answer,
-                                            records, text)
+from inspector.core.collectors.base import (
+    SINKHOLE_HEADERS,
+    Collector,
+    Endpoint,
+    Item,
+    ids_of,
+    json_answer,
+    records,
+    text,
+)
 from inspector.core.collectors.registry import register
 from inspector.core.decode import Decoded, Issue
 from inspector.core.destination import normalize_path

@@ -31,8 +31,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, unquote_plus
 
 from inspector.core.actions import LocalAnswer
-from inspector.core.collectors.base import (SINKHOLE_HEADERS, Collector, Endpoint, Item, ids_of, json_answer,
-                                            records, text)
+from inspector.core.collectors.base import (
+    SINKHOLE_HEADERS,
+    Collector,
+    Endpoint,
+    Item,
+    ids_of,
+    json_answer,
+    records,
+    text,
+)
 from inspector.core.collectors.registry import register
 from inspector.core.decode import Decoded, Issue, Layer, Limits, raw_query_params
 from inspector.core.destination import normalize_path
@@ -147,7 +155,7 @@ def _looks_like_event(record: dict[str, Any]) -> bool:
         return False
     props = record.get("properties")
     props = props if isinstance(props, dict) else {}
-    if "mp_lib" in props or "type" in record and ("userId" in record or "anonymousId" in record):
+    if "mp_lib" in props or ("type" in record and ("userId" in record or "anonymousId" in record)):
         return False
     return "uuid" in record or "distinct_id" in record or "$lib" in props
 

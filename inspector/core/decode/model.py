@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from inspector.core.keys import MAX_JWE_RECIPIENTS, MAX_PBES2_ITERATIONS
 
@@ -38,7 +39,7 @@ class Budget:
     Pass one to `Decoder.decode` to share it between several decodes of one event; by default
     each decode gets `Limits.max_decode_seconds` of its own."""
 
-    __slots__ = ("seconds", "deadline", "_clock")
+    __slots__ = ("_clock", "deadline", "seconds")
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds

@@ -16,8 +16,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from inspector.core.decode.jsontext import parse_json
 from inspector.core.decode.model import LABELS, Budget, Decoded, Issue, Limits
@@ -49,7 +50,7 @@ DONE: Any = _Done()
 class Round:
     """One turn of the peeling loop: the payload as it stands, and what the layers share."""
 
-    __slots__ = ("decoder", "result", "budget", "data", "text", "form_hint", "_json")
+    __slots__ = ("_json", "budget", "data", "decoder", "form_hint", "result", "text")
 
     def __init__(self, decoder: Decoder, result: Decoded, budget: Budget, data: bytes, form_hint: bool) -> None:
         self.decoder = decoder

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import re2
 

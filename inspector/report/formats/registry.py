@@ -9,9 +9,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath
-from typing import Callable
 
 from inspector.core.event import Event
 from inspector.core.policy import Catalogue

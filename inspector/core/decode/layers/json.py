@@ -19,7 +19,7 @@ def _peel(rnd: Round) -> Any:
     first = text[0]
     # bare numbers too: `1e999` or 5,000 digits must become text, not inf or a ValueError
     if not (first in "{[\"" or text in ("true", "false", "null")
-            or _NUMBER_START.match(text) and is_json_number(text)):
+            or (_NUMBER_START.match(text) and is_json_number(text))):
         return None
     value, issues = rnd.json()
     result = rnd.result
