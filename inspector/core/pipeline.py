@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace as _replace
-
 from typing import Any
 
-from inspector.core.audit import Auditor
-from inspector.core.decode import DEFAULT_LIMITS, Decoded, Decoder, Issue, Layer, Limits, raw_query_param, raw_query_params
 from inspector.core import collectors
+from inspector.core.audit import Auditor
 from inspector.core.collectors import Collector, Item
+from inspector.core.decode import (
+    DEFAULT_LIMITS,
+    Decoded,
+    Decoder,
+    Issue,
+    Layer,
+    Limits,
+    raw_query_param,
+    raw_query_params,
+)
 from inspector.core.destination import normalize_host, normalize_path
 from inspector.core.enforce import mismatch
-from inspector.core.hosts import default as host_catalogue
 from inspector.core.event import Event, request_record
-from inspector.core.findings import Finding, WARNING
+from inspector.core.findings import WARNING, Finding
+from inspector.core.hosts import default as host_catalogue
 from inspector.core.keys import Keyring
 from inspector.core.observation import Observation
 from inspector.core.policy import Catalogue, Policy

@@ -4,9 +4,10 @@ schema and semantic checks, line-numbered problems, and the built-in policies.""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
