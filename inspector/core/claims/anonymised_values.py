@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from inspector.core.linear_regex import linear
 from inspector.core.claims.base import ClaimCheck, ClaimContext, ClaimSpec, Param
 from inspector.core.claims.registry import register
 from inspector.core.findings import VIOLATION, Finding, evidence
@@ -29,7 +30,7 @@ class AnonymisedValues(ClaimCheck):
 
     def on_payload(self, ctx: ClaimContext, spec: ClaimSpec) -> list[Finding]:
         out: list[Finding] = []
-        pattern = re.compile(spec.params["pattern"])
+        pattern = linear(spec.params["pattern"])
         for where, found in ctx.find(spec.params["path"]):
             if not isinstance(found, str):
                 continue

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 
+from inspector.core.linear_regex import linear
 from inspector.core.claims.base import ClaimCheck, ClaimContext, ClaimSpec, Param
 from inspector.core.claims.registry import register
 from inspector.core.findings import VIOLATION, Finding, evidence
@@ -24,7 +24,7 @@ class NoFreeText(ClaimCheck):
 
     def on_payload(self, ctx: ClaimContext, spec: ClaimSpec) -> list[Finding]:
         out: list[Finding] = []
-        pattern = re.compile(spec.params["pattern"])
+        pattern = linear(spec.params["pattern"])
         for where, found in ctx.find(spec.params["path"]):
             if found is None:
                 continue

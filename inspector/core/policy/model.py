@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError, validators
+
+from inspector.core.linear_regex import linear
 
 from inspector.core.claims import ClaimSpec
 from inspector.core.fastcheck import compile_errors
@@ -13,6 +15,15 @@ from inspector.core.findings import Citation
 from inspector.core.observation import Observation
 from inspector.core.policy.paths import MISSING, host_matches, path_matches, resolve
 from inspector.core.policy.schema import FORMAT_CHECKER, compile_policy_schema
+
+
+def _linear_pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Any:
+    """jsonschema's `pattern`, matched by RE2 (its own uses `re`: backtracking on captured text)."""
+    if validator.is_type(instance, "string") and not linear(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+LinearValidator = validators.extend(Draft202012Validator, {"pattern": _linear_pattern})
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +113,7 @@ class Policy:
     @property
     def validator(self) -> Draft202012Validator:
         if self._validator is None:
-            self._validator = Draft202012Validator(self.schema, format_checker=FORMAT_CHECKER)
+            self._validator = LinearValidator(self.schema, format_checker=FORMAT_CHECKER)
         return self._validator
 
     def schema_errors(self, value: Any) -> list[Any]:
