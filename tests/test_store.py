@@ -632,3 +632,29 @@ def test_lazy_scan_reads_in_order_including_records_longer_than_a_block(tmp_path
         assert docs[1]["verdict"] == "warning" and len(docs[5]["decoded"]["pad"]) == BLOCK + 5000
         assert [d["doc_id"] for d in docs[:-1]] == ids
         assert list(lazy.iter_events(reversed(ids)))[0]["decoded"]["n"] == 8  # any order works
+
+
+def test_lines_rewritten_by_another_json_tool_read_as_store_check_reads_them(tmp_path):
+    """What `store check` accepts every reader accepts: a record whose keys are in another
+    order, spaced out, with escapes or raw UTF-8, or a document missing optional keys."""
+    path = tmp_path / "store.json"
+    with Store(path) as writer:
+        writer.add_events([event(i) for i in range(6)])
+    lines = lines_of(path)
+    recs = [json.loads(line) for line in lines[1:]]
+    recs[0]["d"]["host"] = "café.example"
+    lines[1] = json.dumps(dict(reversed(list(recs[0].items()))), ensure_ascii=False, indent=None)  # d, i, t
+    lines[2] = json.dumps(recs[1], separators=(", ", ": "), sort_keys=True)                      # spaced
+    lines[3] = json.dumps(recs[2]).replace('"events"', '"\\u0065vents"')                          # escaped
+    lines[4] = json.dumps({"t": "events", "i": recs[3]["i"], "d": {"host": "bare.example"}})      # keys missing
+    lines[5] = json.dumps(recs[4]) + "  \r"                                                       # CRLF, spaces
+    path.write_bytes(("\n".join(lines) + "\n").encode())
+    report = check_store(path)
+    assert report.ok and report.counts == {"events": 6}
+    for options in ({}, {"lazy_events": True}, {"readonly": True}):
+        with Store(path, **options) as reader:
+            docs = reader.events()
+            assert [d["host"] for d in docs[:4]] == ["café.example", "api.example.com", "api.example.com",
+                                                     "bare.example"], options
+            assert [d.get("decoded", {}).get("n") for d in docs] == [0, 1, 2, None, 4, 5]
+            assert reader.get_event(reader.event_ids()[0])["host"] == "café.example"

@@ -166,14 +166,16 @@ def scan_chunk(chunk: bytes, first_lineno: int, base: int, lazy: frozenset[str])
             continue
         m = match(chunk, pos, nl)
         table = m.group(1).decode("ascii") if m is not None else None
-        if table in lazy:
-            if chunk[nl - 2:nl] != b"}}":
-                return recs, [first_lineno + n - 1], n
+        if table in lazy and chunk[nl - 2:nl] == b"}}":
             recs.append({"t": table, "i": int(m.group(2)), "o": base + pos})
         elif not (line := chunk[pos:nl]).isspace():
+            # Not in this module's own spelling (another JSON tool rewrote the line: key order,
+            # spacing, escapes): parsed, and located like the others when its table is lazy.
             rec = try_json(line)
             if not valid_record(rec):
                 return recs, [first_lineno + n - 1], n
+            if rec["t"] in lazy and rec.get("x") is None:
+                rec = {"t": rec["t"], "i": rec["i"], "o": base + pos}
             recs.append(rec)
         pos = nl + 1
     return recs, [], n
