@@ -38,7 +38,7 @@ def decode(app: App, source: str, keys: tuple[Path, ...], as_json: bool) -> None
         decoded = pipeline.decoder.decode(data, "input")
     if as_json:
         app.echo(safe_json({
-            "decoding": decoded.path_labels, "layers": [l.to_dict() for l in decoded.layers],
+            "decoding": decoded.path_labels, "layers": [layer.to_dict() for layer in decoded.layers],
             "value": decoded.value, "structured": decoded.structured, "jwe": decoded.jwe,
             "issues": [{"code": i.code, "message": i.message} for i in decoded.issues],
         }, indent=2))

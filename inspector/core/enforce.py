@@ -64,7 +64,7 @@ def mismatch(names: tuple[tuple[str, str], ...]) -> str | None:
     A destination that is an IP address (transparent interception) is not compared: the names
     resolve to it."""
     pairs = name_pairs(names)
-    seen = {role: name for role, name in pairs}
+    seen = dict(pairs)
     raw = dict(names)
     malformed = [role for role, name in pairs if name is None]
     if malformed:

@@ -65,10 +65,7 @@ def _spec(node: _Node) -> dict[str, Any]:
         types = sorted(set(types) | {"object"})
     if node.items is not None:
         types = sorted(set(types) | {"array"})
-    if any(v is None for v in node.values):
-        nullable = True
-    else:
-        nullable = False
+    nullable = any(v is None for v in node.values)
     if set(types) == {"integer", "number"}:
         types = ["number"]
     spec: dict[str, Any] = {}

@@ -44,7 +44,7 @@ def _mask_at(value: Any, path: str) -> None:
 
 
 def _under(path: str, roots: set[str]) -> bool:
-    return any(path == r or path.startswith(r + ".") or path.startswith(r + "[") for r in roots)
+    return any(path == r or path.startswith((r + ".", r + "[")) for r in roots)
 
 
 def redact_url(url: str) -> str:

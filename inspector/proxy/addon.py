@@ -198,7 +198,7 @@ class TelemetryInspector:
             try:
                 if self.session.startswith("s") and self.session[1:].isdigit():
                     self.store.end_session(int(self.session[1:]), dict(self.stats))
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S110 - shutting down: the session's summary is best effort
                 pass
             if self._own_store:
                 self.store.close()

@@ -180,7 +180,7 @@ def _child(fd: int) -> int:
     try:
         while True:
             try:
-                batch = pickle.loads(conn.recv_bytes())
+                batch = pickle.loads(conn.recv_bytes())  # noqa: S301 - from our own proxy process, over its pipe
             except (EOFError, OSError):
                 break  # the proxy is gone (even kill -9): what it sent has been handled
             if batch is None:

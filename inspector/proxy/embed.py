@@ -304,7 +304,7 @@ class EmbeddedProxy:
                     master.options.update(**typed)
                 if texts:  # as with `mitmdump --set NAME=VALUE`: parsed by the option's type
                     master.options.set(*texts)
-            except Exception as exc:  # OptionsError and friends: one line
+            except Exception as exc:  # noqa: BLE001 - OptionsError and friends: one line
                 raise ProxyStartError(str(exc).splitlines()[0]) from None
             self._secure(master, predicted)
             self.master = master
@@ -319,7 +319,7 @@ class EmbeddedProxy:
                 if proxyserver is not None:
                     try:
                         await proxyserver.servers.update([])
-                    except Exception:  # noqa: BLE001
+                    except Exception:  # noqa: BLE001, S110 - closing listeners on the way down
                         pass
         except Exception as exc:
             # recorded before `ready` is set: ProxyThread.start() may look before the exception

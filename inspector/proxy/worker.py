@@ -126,7 +126,7 @@ class Worker(threading.Thread):
         if addon.store is not None and not addon.store.readonly:  # read-only: rules only
             try:
                 ids = addon.store.add_events([e.to_dict() for e in events])
-                for event, doc_id in zip(events, ids):
+                for event, doc_id in zip(events, ids, strict=False):
                     event.store_id = doc_id  # lets the TUI update it later
                 self.store_error = None
             except Exception as exc:  # noqa: BLE001 - the proxy must keep running (and blocking)

@@ -543,7 +543,7 @@ class AppendLogStorage(Storage):
             raise StoreError(f"cannot write store {self.path}: {_why(exc)}") from None
         if self._lazy:
             where = size + len(payload) - sum(map(len, tx.lines))
-            for line, rec in zip(tx.lines, tx.recs):
+            for line, rec in zip(tx.lines, tx.recs, strict=True):
                 if rec["t"] in self._lazy and "d" in rec:
                     rec["o"] = where
                 where += len(line)

@@ -125,7 +125,7 @@ class Store:
         without caching: for scans over many events."""
         self._need_events()
         ids = list(ids)
-        for doc_id, doc in zip(ids, self._storage.documents("events", [str(i) for i in ids])):
+        for doc_id, doc in zip(ids, self._storage.documents("events", [str(i) for i in ids]), strict=True):
             yield None if doc is None else {**doc, "doc_id": int(doc_id)}
 
     def event_ids(self, after: int = 0) -> list[int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from typing import Any, Union
+from typing import Any
 
 from tinydb import TinyDB
 from tinydb.queries import QueryLike
@@ -20,7 +20,7 @@ from tinydb.table import Document, Table
 from inspector.store.log import encode_doc
 from inspector.store.storage import AppendLogStorage, Transaction
 
-Fields = Union[Mapping, Callable[[MutableMapping], None]]
+Fields = Mapping | Callable[[MutableMapping], None]
 
 
 class AppendLogTable(Table):
@@ -75,7 +75,7 @@ class AppendLogTable(Table):
 
     def _insert_tx(self, tx: Transaction, docs: list[Mapping], encoded: list[str]) -> list[int]:
         ids = []
-        for doc, enc in zip(docs, encoded):
+        for doc, enc in zip(docs, encoded, strict=True):
             if isinstance(doc, self.document_class):
                 doc_id = self.document_id_class(doc.doc_id)
                 if tx.exists(self.name, doc_id):

@@ -9,11 +9,11 @@ import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.notifications import SeverityLevel
@@ -43,7 +43,7 @@ class InspectorApp(App[int]):
 
     CSS_PATH = "inspector.tcss"
     TITLE = "telemetry-inspector"
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
         Binding("b", "rule('block', 'policy')", "Block"),
         Binding("a", "rule('allow', 'policy')", "Allow"),
@@ -254,7 +254,7 @@ class InspectorApp(App[int]):
             bar.update(Content(safe_line(f"filter: {self.feed.filter_text} ({len(self.feed.view)} shown{searching})"
                                          " — Esc clears")) if self.feed.filter_text else "")
             bar.display = bool(self.feed.filter_text)
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - not mounted yet, or being torn down
             pass
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",

@@ -116,7 +116,7 @@ class EventFeed:
             yield from map(self.get, ids)
             return
         try:
-            for doc_id, doc in zip(ids, self.store.iter_events(ids)):
+            for doc_id, doc in zip(ids, self.store.iter_events(ids), strict=True):
                 yield doc if doc is not None else self.get(doc_id)
         except Exception:  # noqa: BLE001 - a damaged record: read one by one, each says what it is
             yield from map(self.get, ids)
@@ -222,7 +222,7 @@ class EventFeed:
         n = len(self._ids)
         start = self._tallied if self._view is None else min(self._tallied, self._filtered)
         stop = min(n, start + budget)
-        for k, event in zip(range(start, stop), self._scan(self._ids[start:stop])):
+        for k, event in zip(range(start, stop), self._scan(self._ids[start:stop]), strict=False):
             doc_id = self._ids[k]
             if k >= self._tallied:
                 self._tally(k, event)

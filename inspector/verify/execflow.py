@@ -172,7 +172,7 @@ def _verify(command: list[str], options: ExecOptions, base: dict[str, str], port
         def warn_up_front(isolated: bool) -> None:
             nonlocal warned
             if not warned:
-                for line in runtime_warnings(command, env, isolated):
+                for line in runtime_warnings(command, env, isolated):  # noqa: B023 - called in this iteration
                     out(safe_line(f"{PREFIX}warning: {line}"))
                 warned = True
 

@@ -91,7 +91,7 @@ class Namespace:
         fake = FakeIps()
         bridge = Bridge(proxy_address, fake)
         monitor = None
-        for described, fd in zip(header.get("sockets", []), fds):
+        for described, fd in zip(header.get("sockets", []), fds, strict=False):
             role = described.get("role")
             if role == "packets":
                 monitor = RefusedMonitor(socket.socket(fileno=fd)).start()

@@ -68,8 +68,9 @@ def loopback_up() -> None:
 
 def local_route(family: int) -> None:
     """`ip route add local default dev lo table local` over rtnetlink: every address is ours."""
-    RTM_NEWROUTE, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL = 24, 1, 4, 0x400, 0x200
-    RT_TABLE_LOCAL, RTPROT_BOOT, RT_SCOPE_HOST, RTN_LOCAL, RTA_OIF = 255, 3, 254, 2, 4
+    # the kernel's names (linux/rtnetlink.h, linux/netlink.h)
+    RTM_NEWROUTE, NLM_F_REQUEST, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL = 24, 1, 4, 0x400, 0x200  # noqa: N806
+    RT_TABLE_LOCAL, RTPROT_BOOT, RT_SCOPE_HOST, RTN_LOCAL, RTA_OIF = 255, 3, 254, 2, 4  # noqa: N806
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE) as nl:
         nl.bind((0, 0))
         body = struct.pack("BBBBBBBBI", family, 0, 0, 0, RT_TABLE_LOCAL, RTPROT_BOOT, RT_SCOPE_HOST,
@@ -106,7 +107,7 @@ def dual_stack(kind: int, port: int) -> socket.socket:
     except OSError:
         sock = socket.socket(socket.AF_INET, kind)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("0.0.0.0", port))
+        sock.bind(("0.0.0.0", port))  # noqa: S104 - inside the namespace: every address is the inspector
         return sock
 
 
@@ -176,7 +177,7 @@ def main(argv: list[str]) -> int:
     if control.recv(16) != b"go":
         return EXIT_SETUP  # the inspector went away: run nothing unwatched
     try:
-        os.execvp(command[0], command)
+        os.execvp(command[0], command)  # noqa: S606 - the user's command, as given
     except OSError as exc:
         control.send(json.dumps({"exec_error": f"{command[0]}: {exc.strerror}"}).encode())
         return 127

@@ -23,7 +23,7 @@ def node_version(env: dict[str, str]) -> tuple[int, int, int] | None:
     if node is None:
         return None
     try:
-        done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10, env=env)
+        done = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10, env=env, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
     match = _VERSION.match(done.stdout.strip())

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from inspector.core.linear_regex import linear
 from inspector.core.claims.base import ClaimCheck, ClaimContext, ClaimSpec, Param
 from inspector.core.claims.registry import register
 from inspector.core.findings import VIOLATION, Finding, evidence
+from inspector.core.linear_regex import linear
 
 
 @register

@@ -12,7 +12,6 @@ import pkgutil
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from inspector.core.claims.base import ClaimCheck, ClaimSpec, Param
 
@@ -21,10 +20,9 @@ _ESCALATING: dict[str, tuple[str, ...]] = {}  # asked twice per audited request:
 _VERSION = [0]  # bumped when the registry changes: a plan made before is stale
 _LOADED = False
 _LOADING = threading.Lock()  # the proxy audits in threads: none may see a half-filled registry
-C = TypeVar("C", bound=type[ClaimCheck])
 
 
-def register(cls: C) -> C:
+def register[C: type[ClaimCheck]](cls: C) -> C:
     """Class decorator: one instance of each check, by its name."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")

@@ -132,9 +132,9 @@ def _params(query: str, where: str, issues: list[Issue]) -> dict[str, Any]:
     params = raw_query_params(query)
     if len(params) > MAX_PARAMS:
         issues.append(Issue("decode-error", f"{len(params)} parameters; the first {MAX_PARAMS} were read", where))
-    for key, raw in params[:MAX_PARAMS]:
+    for raw_key, raw in params[:MAX_PARAMS]:
         value = _text(raw, where, issues)
-        key = _text(key, where, issues)
+        key = _text(raw_key, where, issues)
         prefix, dot, rest = key.partition(".")
         if dot and prefix in _GROUPS:
             _put(groups.setdefault(prefix, {}), rest, value)

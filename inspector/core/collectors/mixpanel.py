@@ -80,7 +80,7 @@ class Mixpanel(Collector):
         decoded = pipeline.decode_at(obs, "body")
         value = decoded.value
         if decoded.structured and isinstance(value, dict) and isinstance(value.get("data"), (dict, list)):
-            decoded = Decoded(value["data"], decoded.layers, [i for i in decoded.issues], decoded.jwe, True)
+            decoded = Decoded(value["data"], decoded.layers, list(decoded.issues), decoded.jwe, True)
         return _bound(decoded)
 
     def recognises(self, value: Any) -> bool:
@@ -98,7 +98,7 @@ class Mixpanel(Collector):
             params = dict(reversed(raw_query_params(obs.raw_query)))
             ids = ids_of(params, {"distinct": "distinct_id", "device": "$device_id", "user": "$user_id",
                                   "session": "replay_id"})
-            return [Item("session", "replay", "", ids, None, {k: v for k, v in islice(params.items(), 32)})]
+            return [Item("session", "replay", "", ids, None, dict(islice(params.items(), 32)))]
         out = []
         for where, record in records(value)[:MAX_ITEMS]:
             out.append(_item(where, record, stem))

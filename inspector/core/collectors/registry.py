@@ -8,16 +8,15 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Any, TypeVar
+from typing import Any
 
 from inspector.core.collectors.base import Collector
 
 _REGISTRY: dict[str, Collector] = {}
 _LOADED = False
-C = TypeVar("C", bound=type[Collector])
 
 
-def register(cls: C) -> C:
+def register[C: type[Collector]](cls: C) -> C:
     """Class decorator: one instance of each profile, by its name."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")

@@ -298,7 +298,7 @@ def _items_of(path: str, entry: dict[str, Any], header_ids: dict[str, str]) -> l
 def _event_item(path: str, event: dict[str, Any], header_ids: dict[str, str] | None, kind: str) -> Item:
     """An error, message, transaction or feedback event."""
     ids = _user_ids(event)
-    ids.update({k: v for k, v in ids_of(event, {"trace": "contexts.trace.trace_id"}).items()})
+    ids.update(ids_of(event, {"trace": "contexts.trace.trace_id"}))
     for role, value in (header_ids or {}).items():
         ids.setdefault(role, value)
     props: dict[str, Any] = {k: event[k] for k in _EVENT_PROPERTIES if k in event}

@@ -16,13 +16,16 @@ Everything used outside the package is re-exported here: import from `inspector.
 
 from inspector.core.decode import registry as _registry
 from inspector.core.decode.decoder import Decoder, inflate
-from inspector.core.decode.jsontext import _LONE_SURROGATE, _SURROGATE_ESCAPE, load_json, parse_json
-from inspector.core.decode.layers.form import _FORM_RE
-from inspector.core.decode.layers.json import _NUMBER_START
+from inspector.core.decode.jsontext import _LONE_SURROGATE as _LONE_SURROGATE
+from inspector.core.decode.jsontext import _SURROGATE_ESCAPE as _SURROGATE_ESCAPE
+from inspector.core.decode.jsontext import load_json, parse_json
+from inspector.core.decode.layers.form import _FORM_RE as _FORM_RE
+from inspector.core.decode.layers.json import _NUMBER_START as _NUMBER_START
 from inspector.core.decode.model import DEFAULT_LIMITS, Budget, Decoded, Issue, Layer, Limits, Stop
 from inspector.core.decode.query import raw_query_param, raw_query_params
 from inspector.core.decode.registry import DONE, DecodeLayer, Round, all_layers, encodings, register, unregister
-from inspector.core.decode.sniff import _B64_RE, JWE_COMPACT_RE
+from inspector.core.decode.sniff import _B64_RE as _B64_RE
+from inspector.core.decode.sniff import JWE_COMPACT_RE as JWE_COMPACT_RE
 
 _registry.load()  # every layer registered before anyone decodes or asks for a step's label
 

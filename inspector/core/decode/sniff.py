@@ -27,10 +27,7 @@ def b64decode(data: bytes) -> tuple[bytes, str] | None:
         return None
     padded = stripped + b"=" * (-len(stripped) % 4)
     try:
-        if url_safe:
-            out = base64.urlsafe_b64decode(padded)
-        else:
-            out = base64.b64decode(padded, validate=True)
+        out = base64.urlsafe_b64decode(padded) if url_safe else base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         return None
     variant = ("url-safe" if url_safe else "standard") + ("" if compact.endswith(b"=") or len(stripped) % 4 == 0 else ", unpadded")

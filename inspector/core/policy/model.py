@@ -7,11 +7,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError, validators
 
-from inspector.core.linear_regex import linear
-
 from inspector.core.claims import ClaimSpec
 from inspector.core.fastcheck import compile_errors
 from inspector.core.findings import Citation
+from inspector.core.linear_regex import linear
 from inspector.core.observation import Observation
 from inspector.core.policy.paths import MISSING, host_matches, path_matches, resolve
 from inspector.core.policy.schema import FORMAT_CHECKER, compile_policy_schema
@@ -174,9 +173,8 @@ def _walk_tree(tree: dict[str, Any], prefix: str, out: dict[str, dict[str, Any]]
             if isinstance(spec.get("fields"), dict):
                 _walk_tree(spec["fields"], path, out)
             items = spec.get("items")
-            if isinstance(items, dict):
-                if isinstance(items.get("fields"), dict):
-                    _walk_tree(items["fields"], f"{path}[]", out)
+            if isinstance(items, dict) and isinstance(items.get("fields"), dict):
+                _walk_tree(items["fields"], f"{path}[]", out)
             values = spec.get("values")
             if isinstance(values, dict) and isinstance(values.get("fields"), dict):
                 _walk_tree(values["fields"], f"{path}.*", out)

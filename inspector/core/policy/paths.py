@@ -54,7 +54,8 @@ def resolve_with_paths(value: Any, path: str) -> list[tuple[str, Any]]:
 
 def _split_path(path: str) -> list[str]:
     parts: list[str] = []
-    for chunk in path.split("."):
+    for piece in path.split("."):
+        chunk = piece
         if not chunk:
             continue
         while chunk.endswith("[]"):
