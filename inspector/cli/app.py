@@ -16,7 +16,7 @@ import click
 
 from inspector.cli.errors import InputError
 from inspector.core.keys import KeyLoadError, Keyring
-from inspector.core.policy import Catalogue, Policy, PolicyError, load_policy_file
+from inspector.core.policy import Catalogue, Policy, PolicyError, load_policy_documents
 from inspector.core.textsafe import safe_line
 from inspector.proxy.config import ConfigError, ProxyConfig
 
@@ -114,12 +114,15 @@ class App:
         for ref in policies:
             path = Path(ref)
             if path.suffix in (".yaml", ".yml") or path.exists():
-                try:
-                    policy = load_policy_file(path)
+                try:  # every policy of the file (one per YAML document)
+                    found_here, errors = load_policy_documents(path)
                 except PolicyError as exc:
                     raise InputError("; ".join(exc.lines())) from None
-                catalogue.add(policy)
-                selected.append(policy)
+                if errors:
+                    raise InputError("; ".join(line for exc in errors for line in exc.lines()))
+                for policy in found_here:
+                    catalogue.add(policy)
+                    selected.append(policy)
             else:
                 found = catalogue.get(ref)
                 if found is None:

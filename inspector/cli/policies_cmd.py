@@ -10,7 +10,7 @@ import click
 from inspector.cli.app import App, pass_app
 from inspector.cli.errors import EXIT_FINDINGS, InputError
 from inspector.cli.options import key_options
-from inspector.core.policy import Catalogue, PolicyError, compile_policy_schema, load_policy_file
+from inspector.core.policy import Catalogue, PolicyError, compile_policy_schema, load_policy_documents
 from inspector.core.textsafe import safe_block, safe_json, safe_line
 
 
@@ -62,16 +62,22 @@ def policies_check(app: App, files: tuple[Path, ...]) -> None:
         for target in targets:
             if not target.exists():
                 raise InputError(f"no such file: {target}")
-            try:
-                policy = load_policy_file(target)
-                policy.validator  # compiles the declared fields' schema
+            try:  # one policy per YAML document (`policies infer` writes several)
+                found, errors = load_policy_documents(target)
             except PolicyError as exc:
+                found, errors = [], [exc]
+            for policy in found:
+                try:
+                    policy.validator  # noqa: B018 - compiles the declared fields' schema
+                except PolicyError as exc:
+                    errors.append(exc)
+                    continue
+                app.echo(safe_line(f"{target}: ok ({policy.id}: {len(policy.declared_paths())} declared fields, "
+                                   f"{len(policy.claims)} claims)"))
+            for exc in errors:
                 failed = True
                 for line in exc.lines():
                     app.echo(safe_line(line))
-                continue
-            app.echo(safe_line(f"{target}: ok ({policy.id}: {len(policy.declared_paths())} declared fields, "
-                               f"{len(policy.claims)} claims)"))
     if failed:
         sys.exit(EXIT_FINDINGS)
 

@@ -8,7 +8,8 @@ One job per module:
 - `metaschema`: the policy format as a JSON Schema, its claim checks (`inspector.core.claims`) and
   encodings (the decode layers' registry) taken from their registries;
 - `loader`: YAML with line numbers (aliases and deep nesting refused), the format's schema and
-  semantic checks, `parse_policy_text`, `load_policy_file`, the built-in policies;
+  semantic checks, `parse_policy_text`, `load_policy_file`, `parse_policy_documents` and
+  `load_policy_documents` (a file of several policies), the built-in policies;
 - `catalogue`: `Catalogue` — the loaded policies, and the candidates for a request;
 - `paths`: value paths (`resolve`, `resolve_with_paths`), host and path patterns, RE2 regexes.
 
@@ -24,7 +25,9 @@ from inspector.core.policy.loader import (
     PolicyError,
     _Loader,
     builtin_policy_texts,
+    load_policy_documents,
     load_policy_file,
+    parse_policy_documents,
     parse_policy_text,
     policy_from_data,
 )
@@ -75,8 +78,10 @@ __all__ = [
     "host_matches",
     "load_policy_file",
     "parse_duration",
+    "load_policy_documents",
     "parse_policy_text",
     "path_matches",
+    "parse_policy_documents",
     "policy_from_data",
     "policy_schema",
     "resolve",

@@ -9,7 +9,7 @@ from typing import Any
 
 from inspector.core.destination import normalize_host, normalize_path
 from inspector.core.observation import Observation
-from inspector.core.policy.loader import PolicyError, builtin_policy_texts, load_policy_file, parse_policy_text
+from inspector.core.policy.loader import PolicyError, builtin_policy_texts, load_policy_documents, parse_policy_text
 from inspector.core.policy.model import Policy
 from inspector.core.policy.paths import host_matches
 
@@ -36,7 +36,7 @@ class Catalogue:
         for path in paths:
             path = Path(path)
             try:
-                # (a FIFO or device among them is refused by load_policy_file, without blocking)
+                # (a FIFO or device among them is refused by load_policy_documents, without blocking)
                 files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]
             except OSError as exc:
                 catalogue.problems.append(PolicyError(str(path), [(None, f"cannot list: {exc.strerror or exc}")]))
@@ -44,10 +44,14 @@ class Catalogue:
             if path.is_dir() and not files and strict:
                 catalogue.problems.append(PolicyError(str(path), [(None, "no .yaml policy files in this directory")]))
             for file in files:
-                try:
-                    catalogue.add(load_policy_file(file))
+                try:  # a file may hold several policies, one per YAML document
+                    found, errors = load_policy_documents(file)
                 except PolicyError as exc:
                     catalogue.problems.append(exc)
+                    continue
+                for policy in found:
+                    catalogue.add(policy)
+                catalogue.problems.extend(errors)
         return catalogue
 
     def _add_text(self, text: str, origin: str, builtin: bool) -> None:

@@ -17,6 +17,7 @@ from inspector.core.findings import Citation
 from inspector.core.policy import metaschema
 from inspector.core.policy.model import ClaimSpec, Policy, ShapeCondition
 from inspector.core.policy.paths import UnsafeRegex, compile_user_regex
+from inspector.core.policy.schema import TYPES
 
 BUILTIN_PACKAGE = "inspector.policies"
 
@@ -124,16 +125,27 @@ def _line_for(lines: dict[tuple[Any, ...], int], path: Iterable[Any]) -> int | N
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10× faster where installed
 
 
-def parse_policy_text(text: str, origin: str, builtin: bool = False) -> Policy:
-    """Parse and validate one policy document; raises PolicyError with line-numbered problems."""
+MAX_POLICY_DOCUMENTS = 1000  # documents in one file (`policies infer` writes one per endpoint)
+
+
+def _yaml_documents(text: str, origin: str) -> list[tuple[yaml.Node, dict[tuple[Any, ...], int], Any]]:
+    """Every document of `text`: its node, line numbers (absolute in the file) and data.
+    Raises PolicyError for what no document of it may hold (a syntax error, an alias, …)."""
     try:
         _check_nesting(text)
         loader = _Loader(text)  # one parse gives both the node tree (for line numbers) and the data
+        docs: list[tuple[yaml.Node, dict[tuple[Any, ...], int], Any]] = []
         try:
-            node = loader.get_single_node()
-            # lines first: _node_lines refuses aliases before anything walks their expansion
-            lines = _node_lines(node) if node is not None else {}
-            data = loader.construct_document(node) if node is not None else None
+            while loader.check_node():
+                node = loader.get_node()
+                if node is None:
+                    continue
+                if len(docs) >= MAX_POLICY_DOCUMENTS:
+                    raise _YamlRefused(node.start_mark.line + 1,
+                                       f"more than {MAX_POLICY_DOCUMENTS} YAML documents in one file")
+                # lines first: _node_lines refuses aliases before anything walks their expansion
+                lines = _node_lines(node)
+                docs.append((node, lines, loader.construct_document(node)))
         finally:
             loader.dispose()
     except _YamlRefused as exc:
@@ -148,8 +160,16 @@ def parse_policy_text(text: str, origin: str, builtin: bool = False) -> Policy:
         raise PolicyError(origin, [(None, f"YAML value error: {str(exc).splitlines()[0][:200]}")]) from None
     except RecursionError:
         raise PolicyError(origin, [(None, f"YAML nested deeper than {MAX_POLICY_DEPTH} levels")]) from None
-    if node is None or not isinstance(data, dict):
-        raise PolicyError(origin, [(1, "a policy must be a YAML mapping (id, vendor, product, …)")])
+    if len(docs) > 1:  # an empty document (a trailing `---`) is no policy, and no problem either
+        docs = [d for d in docs if not (isinstance(d[0], yaml.ScalarNode) and d[2] is None)]
+    return docs
+
+
+def _document_policy(data: Any, lines: dict[tuple[Any, ...], int], origin: str, builtin: bool,
+                     label: str = "") -> Policy:
+    """One document as a policy; PolicyError with its problems (`label` names the document)."""
+    if not isinstance(data, dict):
+        raise PolicyError(origin, [(lines.get(()), f"{label}a policy must be a YAML mapping (id, vendor, product, …)")])
     problems: list[tuple[int | None, str]] = []
     for error in sorted(metaschema.validator().iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -158,12 +178,48 @@ def parse_policy_text(text: str, origin: str, builtin: bool = False) -> Policy:
             extra = sorted(set(error.instance) - set(error.schema.get("properties", {})), key=str)
             if extra:
                 at.append(extra[0])  # point at the unknown key itself
-        problems.append((_line_for(lines, at), f"{where}: {_schema_message(error)}"))
+        problem = (_line_for(lines, at), f"{label}{where}: {_schema_message(error)}")
+        if problem not in problems:  # one per missing key would repeat the same line
+            problems.append(problem)
     if not problems:
-        problems.extend(_semantic_problems(data, lines))
+        problems.extend((line, f"{label}{message}") for line, message in _semantic_problems(data, lines))
     if problems:
         raise PolicyError(origin, problems)
     return _build(data, origin, builtin)
+
+
+def parse_policy_text(text: str, origin: str, builtin: bool = False) -> Policy:
+    """Parse and validate one policy document; raises PolicyError with line-numbered problems."""
+    docs = _yaml_documents(text, origin)
+    if not docs:
+        raise PolicyError(origin, [(1, "a policy must be a YAML mapping (id, vendor, product, …)")])
+    if len(docs) > 1:
+        raise PolicyError(origin, [(docs[1][1].get(()), f"{len(docs)} YAML documents where one policy was expected")])
+    _node, lines, data = docs[0]
+    return _document_policy(data, lines, origin, builtin)
+
+
+def parse_policy_documents(text: str, origin: str, builtin: bool = False) -> tuple[list[Policy], list[PolicyError]]:
+    """Each YAML document of `text` a policy (a file may hold several, as `policies infer`
+    writes them): the policies that are valid, and the problems of those that are not, each
+    named by its document (when there are several) and its line in the file.
+
+    Raises PolicyError when the file as a whole cannot be read (a YAML syntax error, …)."""
+    docs = _yaml_documents(text, origin)
+    if not docs:
+        raise PolicyError(origin, [(1, "a policy must be a YAML mapping (id, vendor, product, …)")])
+    policies: list[Policy] = []
+    errors: list[PolicyError] = []
+    for n, (_node, lines, data) in enumerate(docs, 1):
+        label = ""
+        if len(docs) > 1:
+            name = data.get("id") if isinstance(data, dict) and isinstance(data.get("id"), str) else None
+            label = f"document {n}" + (f" ({name[:60]})" if name else "") + ": "
+        try:
+            policies.append(_document_policy(data, lines, origin, builtin, label))
+        except PolicyError as exc:
+            errors.append(exc)
+    return policies, errors
 
 
 def _schema_message(error: Any) -> str:
@@ -175,6 +231,12 @@ def _schema_message(error: Any) -> str:
         return f"missing required key(s): {', '.join(missing)}"
     if error.validator == "enum":
         return f"{error.instance!r} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "anyOf" and list(error.absolute_path)[-1:] == ["type"]:
+        # a field's type (one name or a list of them): which names exist, not the schema's alternatives
+        given = error.instance if isinstance(error.instance, list) else [error.instance]
+        bad = [t for t in given if t not in TYPES] or given
+        return (f"unknown type {', '.join(repr(t) for t in bad)}; the types are "
+                f"{', '.join(sorted(TYPES))} (or a list of them)")
     return error.message
 
 
@@ -292,16 +354,26 @@ def _build(data: dict[str, Any], origin: str, builtin: bool) -> Policy:
     return policy
 
 
-def load_policy_file(path: Path, builtin: bool = False) -> Policy:
-    """Read and parse one policy file: a regular file (a FIFO would block the read forever, a
-    device never end) of at most MAX_POLICY_BYTES."""
+def _read_policy_file(path: Path) -> str:
+    """A policy file's text: a regular file (a FIFO would block the read forever, a device
+    never end) of at most MAX_POLICY_BYTES, UTF-8."""
     try:
-        text = read_regular(path, MAX_POLICY_BYTES).decode("utf-8")
+        return read_regular(path, MAX_POLICY_BYTES).decode("utf-8")
     except OSError as exc:
         raise PolicyError(str(path), [(None, f"cannot read: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
         raise PolicyError(str(path), [(None, f"not UTF-8 text (byte {exc.start})")]) from None
-    return parse_policy_text(text, str(path), builtin=builtin)
+
+
+def load_policy_file(path: Path, builtin: bool = False) -> Policy:
+    """Read and parse a file of one policy."""
+    return parse_policy_text(_read_policy_file(path), str(path), builtin=builtin)
+
+
+def load_policy_documents(path: Path, builtin: bool = False) -> tuple[list[Policy], list[PolicyError]]:
+    """Read a policy file of one or more documents: its valid policies, and the problems of the
+    others (see parse_policy_documents). Raises PolicyError when the file cannot be read."""
+    return parse_policy_documents(_read_policy_file(path), str(path), builtin=builtin)
 
 
 def builtin_policy_texts() -> list[tuple[str, str]]:
