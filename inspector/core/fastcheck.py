@@ -31,7 +31,7 @@ class SchemaError(NamedTuple):
     message: str
 
 
-Walk = Callable[[Any, tuple, list], None]   # (value, path, errors out)
+Walk = Callable[[Any, tuple[Any, ...], list[SchemaError]], None]  # (value, path, errors out)
 Errors = Callable[[Any], list[SchemaError]]
 KNOWN = {"$schema", "type", "properties", "required", "additionalProperties", "items", "enum", "format",
          "pattern", "minimum", "maximum"}
@@ -106,7 +106,7 @@ def _compile(schema: Any, formats: Callable[[Any, str], bool]) -> Walk:
     if len(steps) == 1:
         return steps[0]
 
-    def walk(v: Any, path: tuple, out: list) -> None:
+    def walk(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
         for step in steps:
             step(v, path, out)
 
@@ -114,7 +114,7 @@ def _compile(schema: Any, formats: Callable[[Any, str], bool]) -> Walk:
 
 
 def _keyword(keyword: str, value: Any, schema: dict[str, Any], formats: Callable[[Any, str], bool]) -> Walk | None:
-    def fail(v: Any, path: tuple, out: list, message: str) -> None:
+    def fail(v: Any, path: tuple[Any, ...], out: list[SchemaError], message: str) -> None:
         out.append(SchemaError(keyword, value, v, schema, path, message))
 
     if keyword == "type":
@@ -123,7 +123,7 @@ def _keyword(keyword: str, value: Any, schema: dict[str, Any], formats: Callable
             raise Unsupported(names)
         tests = tuple(TYPES[n] for n in names)
 
-        def type_(v: Any, path: tuple, out: list) -> None:
+        def type_(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             for test in tests:
                 if test(v):
                     return
@@ -132,35 +132,35 @@ def _keyword(keyword: str, value: Any, schema: dict[str, Any], formats: Callable
     if keyword == "enum":
         options = list(value)
 
-        def enum(v: Any, path: tuple, out: list) -> None:
+        def enum(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             for option in options:
                 if _equal(v, option):
                     return
             fail(v, path, out, f"{v!r} is not one of {options!r}")
         return enum
     if keyword == "format":
-        def format_(v: Any, path: tuple, out: list) -> None:
+        def format_(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             if not formats(v, value):
                 fail(v, path, out, f"{v!r} is not a {value!r}")
         return format_
     if keyword == "pattern":
         search = linear(value).search  # an author's pattern on captured text: linear time
 
-        def pattern(v: Any, path: tuple, out: list) -> None:
+        def pattern(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             if type(v) is str and search(v) is None:
                 fail(v, path, out, f"{v!r} does not match {value!r}")
         return pattern
     if keyword in ("minimum", "maximum"):
         low = keyword == "minimum"
 
-        def bound(v: Any, path: tuple, out: list) -> None:
+        def bound(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             if _is_number(v) and (v < value if low else v > value):
                 fail(v, path, out, f"{v!r} is {'less' if low else 'greater'} than the {keyword} of {value!r}")
         return bound
     if keyword == "items":
         item = _compile(value, formats)
 
-        def items(v: Any, path: tuple, out: list) -> None:
+        def items(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             if type(v) is list:
                 for i, child in enumerate(v):
                     item(child, (*path, i), out)
@@ -168,7 +168,7 @@ def _keyword(keyword: str, value: Any, schema: dict[str, Any], formats: Callable
     if keyword == "properties":
         props = [(name, _compile(sub, formats)) for name, sub in value.items()]
 
-        def properties(v: Any, path: tuple, out: list) -> None:
+        def properties(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             if type(v) is dict:
                 for name, sub in props:
                     if name in v:
@@ -177,7 +177,7 @@ def _keyword(keyword: str, value: Any, schema: dict[str, Any], formats: Callable
     if keyword == "required":
         names = list(value)
 
-        def required(v: Any, path: tuple, out: list) -> None:
+        def required(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             if type(v) is dict:
                 for name in names:
                     if name not in v:
@@ -186,7 +186,7 @@ def _keyword(keyword: str, value: Any, schema: dict[str, Any], formats: Callable
     if keyword == "additionalProperties":
         declared = set(schema.get("properties") or ())
         if value is False:
-            def closed(v: Any, path: tuple, out: list) -> None:
+            def closed(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
                 if type(v) is dict and any(k not in declared for k in v):
                     extra = ", ".join(repr(k) for k in v if k not in declared)
                     fail(v, path, out, f"Additional properties are not allowed ({extra} unexpected)")
@@ -195,7 +195,7 @@ def _keyword(keyword: str, value: Any, schema: dict[str, Any], formats: Callable
             return None
         sub = _compile(value, formats)
 
-        def additional(v: Any, path: tuple, out: list) -> None:
+        def additional(v: Any, path: tuple[Any, ...], out: list[SchemaError]) -> None:
             if type(v) is dict:
                 for k, child in v.items():
                     if k not in declared:
