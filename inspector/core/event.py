@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,34 +126,53 @@ def request_record(headers: tuple[tuple[str, str], ...], body: bytes) -> dict[st
     }
 
 
-def summarize(events: list[Event]) -> dict[str, Any]:
-    by_code: dict[str, int] = {}
-    by_severity = {VIOLATION: 0, WARNING: 0, INFO: 0}
-    by_policy: dict[str, int] = {}
-    verdicts: dict[str, int] = {}
-    by_collector: dict[str, dict[str, Any]] = {}
-    for event in events:
-        verdicts[event.verdict] = verdicts.get(event.verdict, 0) + 1
+class Tally:
+    """The counts `summarize` reports, kept as events go by: memory holds counts, not events."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.by_code: dict[str, int] = {}
+        self.by_severity = {VIOLATION: 0, WARNING: 0, INFO: 0}
+        self.by_policy: dict[str, int] = {}
+        self.verdicts: dict[str, int] = {}
+        self.by_collector: dict[str, dict[str, Any]] = {}
+
+    def add(self, event: Event) -> None:
+        self.events += 1
+        verdict = event.verdict
+        self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
         key = event.policy or "(no policy)"
-        by_policy[key] = by_policy.get(key, 0) + 1
+        self.by_policy[key] = self.by_policy.get(key, 0) + 1
         if event.collector:
-            group = by_collector.setdefault(event.collector, {"events": 0, "items": {}})
+            group = self.by_collector.setdefault(event.collector, {"events": 0, "items": {}})
             group["events"] += 1
+            items = group["items"]
             for item in event.items:
                 name = f"{item.get('kind') or 'other'}: {item.get('name') or '(unnamed)'}"
-                group["items"][name] = group["items"].get(name, 0) + 1
+                items[name] = items.get(name, 0) + 1
         for finding in event.findings:
-            by_code[finding.code] = by_code.get(finding.code, 0) + 1
-            by_severity[finding.severity] += 1
-    return {
-        "events": len(events),
-        "findings": by_severity,
-        "codes": dict(sorted(by_code.items())),
-        "verdicts": dict(sorted(verdicts.items())),
-        "policies": dict(sorted(by_policy.items())),
-        "collectors": {name: {"events": g["events"], "items": dict(sorted(g["items"].items()))}
-                       for name, g in sorted(by_collector.items())},
-    }
+            self.by_code[finding.code] = self.by_code.get(finding.code, 0) + 1
+            self.by_severity[finding.severity] += 1
+
+    def summary(self) -> dict[str, Any]:
+        """The summary of the events added so far (as `summarize` gives it)."""
+        return {
+            "events": self.events,
+            "findings": dict(self.by_severity),
+            "codes": dict(sorted(self.by_code.items())),
+            "verdicts": dict(sorted(self.verdicts.items())),
+            "policies": dict(sorted(self.by_policy.items())),
+            "collectors": {name: {"events": g["events"], "items": dict(sorted(g["items"].items()))}
+                           for name, g in sorted(self.by_collector.items())},
+        }
+
+
+def summarize(events: Iterable[Event]) -> dict[str, Any]:
+    """Counts of events, findings by severity and code, verdicts, policies, collectors' items."""
+    tally = Tally()
+    for event in events:
+        tally.add(event)
+    return tally.summary()
 
 
 def finding_from_dict(data: dict[str, Any]) -> Finding:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 from inspector.core.findings import Finding
 from inspector.core.textsafe import safe_json
@@ -32,3 +33,19 @@ def claim_line(finding: Finding) -> str:
     quote = f"“{c.quote}”" if c.quote else ""
     where = c.short()
     return f"{quote} — {where}".strip(" —") if quote or where else ""
+
+
+class LineWriter:
+    """Where a report's lines go, one `append` at a time, each written to `out` with its newline
+    at once (what `"\n".join(lines) + "\n"` would give, without holding the lines)."""
+
+    def __init__(self, out: TextIO, lines: Iterable[str] = ()) -> None:
+        self._write = out.write
+        self.extend(lines)
+
+    def append(self, line: str) -> None:
+        self._write(line + "\n")
+
+    def extend(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self._write(line + "\n")

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TextIO
 
 from inspector import __version__
-from inspector.core.event import Event, summarize
+from inspector.core.event import Event
 from inspector.core.policy import Catalogue
 from inspector.core.textsafe import safe_line
-from inspector.report.common import short
-from inspector.report.formats.registry import ReportFormat, register
-from inspector.report.model import build_sections, declared_type
+from inspector.report.common import LineWriter, short
+from inspector.report.formats.registry import ReportFormat, register, text_of
+from inspector.report.model import ReportModel, declared_type, report_model
 
 _CSS = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;color:#222}
 table{border-collapse:collapse;width:100%;margin:1rem 0}td,th{border:1px solid #ccc;padding:.3rem .5rem;text-align:left;vertical-align:top}
@@ -28,17 +29,27 @@ def _h(text: Any) -> str:
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
 
 
+def write_html(events: Iterable[Event], catalogue: Catalogue, inputs: list[str], stream: TextIO) -> None:
+    """The page, from counts taken in one pass over `events` (a stream of any length)."""
+    with report_model(events, catalogue) as model:
+        _write(model, inputs, stream)
+
+
 def render_html(events: list[Event], catalogue: Catalogue, inputs: list[str]) -> str:
-    summary = summarize(events)
+    return text_of(write_html, events, catalogue, inputs)
+
+
+def _write(model: ReportModel, inputs: list[str], stream: TextIO) -> None:
+    summary = model.summary
     f = summary["findings"]
-    out = ["<!doctype html>", "<html lang=en><head><meta charset=utf-8>",
+    out = LineWriter(stream, ["<!doctype html>", "<html lang=en><head><meta charset=utf-8>",
            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
            "<title>Telemetry audit report</title>", f"<style>{_CSS}</style></head><body>",
            "<h1>Telemetry audit report</h1>",
            f"<p>telemetry-inspector {_h(__version__)}" + (f", inputs: {_h(', '.join(inputs))}" if inputs else "") + "</p>",
            f"<p><strong>{summary['events']} events</strong>: {f['violation']} violations, "
-           f"{f['warning']} warnings, {f['info']} info.</p>"]
-    for section in build_sections(events, catalogue):
+           f"{f['warning']} warnings, {f['info']} info.</p>"])
+    for section in model.sections:
         out.append(f"<h2>{_h(section.title)}</h2>")
         if section.policy is not None:
             p = section.policy
@@ -52,7 +63,7 @@ def render_html(events: list[Event], catalogue: Catalogue, inputs: list[str]) ->
                            f"<td>{_h(row.status)}</td></tr>")
             out.append("</table>")
         if section.collector is not None:
-            out.append(f"<p>{len(section.events)} request(s) through <code>{_h(section.collector)}</code>.</p>")
+            out.append(f"<p>{section.count} request(s) through <code>{_h(section.collector)}</code>.</p>")
             out.append("<h3>Items by event name</h3><table><tr><th>kind</th><th>event name</th><th>items</th></tr>")
             for kind, name, count in section.item_counts():
                 out.append(f"<tr><td>{_h(kind)}</td><td><code>{_h(name)}</code></td><td>{count}</td></tr>")
@@ -72,8 +83,7 @@ def render_html(events: list[Event], catalogue: Catalogue, inputs: list[str]) ->
             out.append("</li>")
         out.append("</ul>")
     out.append("</body></html>")
-    return "\n".join(out) + "\n"
 
 
 register(ReportFormat("html", (".html", ".htm"), render_html, order=40,
-                      description="one self-contained page"))
+                      description="one self-contained page", writer=write_html))

@@ -2,22 +2,30 @@
 
 Adding a format is one module in `inspector/report/formats/` that calls `register` with a
 `ReportFormat`; `render`, the format names the CLI offers and the file extensions come from here.
+
+A format with a `writer` writes its report to a text stream from an iterable of events read
+once (`audit` and `report` feed it a stream of any length, docs/performance.md); one with only
+a `render` gets the events as a list.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import pkgutil
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePath
+from typing import TextIO
 
 from inspector.core.event import Event
 from inspector.core.policy import Catalogue
 
 # (events, catalogue, inputs) → the report's text
 Renderer = Callable[[list[Event], Catalogue, list[str]], str]
+# (events, read once; catalogue; inputs; where to write the report's text)
+Writer = Callable[[Iterable[Event], Catalogue, list[str], TextIO], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,21 @@ class ReportFormat:
     render: Renderer = field(repr=False)
     order: int = 100  # where it is listed (the CLI's choices, the docs)
     description: str = ""
+    writer: Writer | None = field(default=None, repr=False)  # the report written as the events come
+
+    def write(self, events: Iterable[Event], catalogue: Catalogue, inputs: list[str], out: TextIO) -> None:
+        """Write the report of `events` to `out`: streamed by the writer, else rendered whole."""
+        if self.writer is not None:
+            self.writer(events, catalogue, inputs, out)
+        else:
+            out.write(self.render(list(events), catalogue, inputs))
+
+
+def text_of(writer: Writer, events: Iterable[Event], catalogue: Catalogue, inputs: list[str]) -> str:
+    """What `writer` writes, as one string (a format's `render` from its `writer`)."""
+    out = io.StringIO()
+    writer(events, catalogue, inputs, out)
+    return out.getvalue()
 
 
 _REGISTRY: dict[str, ReportFormat] = {}

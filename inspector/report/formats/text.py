@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from inspector.core.event import Event, item_summary, summarize
+from collections.abc import Iterable
+from typing import TextIO
+
+from inspector.core.event import Event, Tally, item_summary
 from inspector.core.policy import Catalogue
 from inspector.core.textsafe import safe_line
 from inspector.report.common import BADGES, SEVERITY_MARK, claim_line, timestamp
-from inspector.report.formats.registry import ReportFormat, register
+from inspector.report.formats.registry import ReportFormat, register, text_of
 
 
 def event_line(event: Event) -> str:
@@ -19,27 +22,33 @@ def event_line(event: Event) -> str:
                      f"{event.method:<4} {event.host}{event.path}{action}")
 
 
-def render_text(events: list[Event], catalogue: Catalogue, inputs: list[str]) -> str:
-    lines = []
+def write_text(events: Iterable[Event], catalogue: Catalogue, inputs: list[str], out: TextIO) -> None:
+    """Each event's lines as it comes, then the totals."""
+    tally = Tally()
+    write = out.write
     for event in events:
-        lines.append(event_line(event))
-        lines.append(safe_line(f"    decoding: {' → '.join(event.decoding)}"))
+        tally.add(event)
+        write(event_line(event) + "\n")
+        write(safe_line(f"    decoding: {' → '.join(event.decoding)}") + "\n")
         for finding in event.findings:
             where = f" at {finding.path}" if finding.path else ""
-            lines.append(safe_line(f"    {SEVERITY_MARK[finding.severity]} {finding.severity} {finding.code}{where}: "
-                                   f"{finding.message}"))
+            write(safe_line(f"    {SEVERITY_MARK[finding.severity]} {finding.severity} {finding.code}{where}: "
+                            f"{finding.message}") + "\n")
             claim = claim_line(finding)
             if claim:
-                lines.append(safe_line(f"        claim: {claim}"))
-    summary = summarize(events)
+                write(safe_line(f"        claim: {claim}") + "\n")
+    summary = tally.summary()
     f = summary["findings"]
-    lines.append("")
+    write("\n")
     for name, group in summary["collectors"].items():
         items = ", ".join(f"{item} ×{count}" for item, count in sorted(group["items"].items(), key=lambda p: -p[1]))
-        lines.append(safe_line(f"collector {name}: {group['events']} request(s)" + (f" — {items}" if items else "")))
-    lines.append(f"{summary['events']} events: {f['violation']} violations, {f['warning']} warnings, {f['info']} info")
-    return "\n".join(lines) + "\n"
+        write(safe_line(f"collector {name}: {group['events']} request(s)" + (f" — {items}" if items else "")) + "\n")
+    write(f"{summary['events']} events: {f['violation']} violations, {f['warning']} warnings, {f['info']} info\n")
+
+
+def render_text(events: list[Event], catalogue: Catalogue, inputs: list[str]) -> str:
+    return text_of(write_text, events, catalogue, inputs)
 
 
 register(ReportFormat("text", (".txt", ".text"), render_text, order=10,
-                      description="one line per event, then its decoding and findings"))
+                      description="one line per event, then its decoding and findings", writer=write_text))
