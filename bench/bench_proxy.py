@@ -58,7 +58,7 @@ class Proxy:
                     return
             except OSError:
                 if self.proc.poll() is not None:
-                    raise SystemExit(f"{name} exited with {self.proc.returncode}")
+                    raise SystemExit(f"{name} exited with {self.proc.returncode}") from None
                 time.sleep(0.1)
         raise SystemExit(f"{name} did not start")
 
@@ -193,13 +193,13 @@ def main() -> None:
                           f"CPU per request: proxy {f['cpu']:5.0f} µs{helper}  (load + upstream {f['bench']:4.0f} µs)")
                 for variant in (inspector, threaded):
                     ratios = [i["rps"] / p["rps"] for i, p in zip(results[(variant.name, concurrency)],
-                                                                   results[("plain mitmdump", concurrency)])]
+                                                                   results[("plain mitmdump", concurrency)], strict=True)]
                     ratio = statistics.median(ratios)
                     print(f"proxy: c={concurrency} throughput ratio {variant.name}/plain {ratio:.2f} "
                           f"(per round {', '.join(f'{r:.2f}' for r in ratios)}; target ≥ 0.90: "
                           f"{'meets' if ratio >= 0.90 else 'MISSES'})")
                     cpu = statistics.median(p["cpu"] / i["cpu"] for i, p in zip(
-                        results[(variant.name, concurrency)], results[("plain mitmdump", concurrency)]))
+                        results[(variant.name, concurrency)], results[("plain mitmdump", concurrency)], strict=True))
                     print(f"proxy: c={concurrency} CPU per request ratio plain/{variant.name}'s proxy process "
                           f"{cpu:.2f} (the proxy process is the ceiling: one event loop)")
             checkpoints = [int(x) for x in args.memory.split(",") if x.strip()]

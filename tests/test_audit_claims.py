@@ -142,8 +142,9 @@ def test_rate_exceeded_per_session():
 def test_rate_exceeded_per_interval():
     policy = POLICY.replace("per: session", "per: 1h")
     pipe = Pipeline(Catalogue([parse_policy_text(policy, "x")]))
-    make = lambda t: pipe.process(Observation("POST", "https://t.demo.example/v1/http",
-                                              body=json.dumps(CLEAN).encode(), timestamp=t))
+    def make(t):
+        return pipe.process(Observation("POST", "https://t.demo.example/v1/http",
+                                        body=json.dumps(CLEAN).encode(), timestamp=t))
     assert make(1000.0).findings == []
     assert "rate-exceeded" in {f.code for f in make(1000.0 + 1800).findings}
     assert make(1000.0 + 1800 + 3700).findings == []

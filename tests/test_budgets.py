@@ -301,7 +301,7 @@ def nested_quantifier_problems(items: Any) -> list[str]:
     problems = []
     for op, arg in items:
         if op in (sre_constants.MAX_REPEAT, sre_constants.MIN_REPEAT, sre_constants.POSSESSIVE_REPEAT):
-            low, high, body = arg
+            _low, high, body = arg
             fixed = body.getwidth()[0] == body.getwidth()[1]
             if high == sre_constants.MAXREPEAT and not fixed and not _delimited(body):
                 problems.append(f"unbounded repeat whose iterations can be split several ways: {body}")

@@ -176,9 +176,9 @@ def test_each_request_shape_has_one_policy():
 
 def _field_cites(tree: dict[str, Any], where: str) -> list[tuple[str, dict[str, Any] | None]]:
     out = []
-    for name, spec in (tree or {}).items():
+    for name, given in (tree or {}).items():
         path = f"{where}.{name}" if where else name
-        spec = spec or {}
+        spec = given or {}
         out.append((path, spec.get("cite")))
         out.extend(_field_cites(spec.get("fields") or {}, path))
         for sub in ("items", "values"):
@@ -521,7 +521,10 @@ def test_appsmith_ping_more_often_than_every_six_hours_is_rate_exceeded():
     pipe = pipeline()
     ping = _sample("appsmith-server-ping", "instance-active.json")
     ping["userId"] = ping["properties"]["instanceId"] = "612460418944011a10fa5b"
-    make = lambda t: pipe.process(Observation("POST", f"{SEGMENT}/v1/track", JSON_CT, json.dumps(ping).encode(), timestamp=t))
+
+    def make(t: float) -> Any:
+        return pipe.process(Observation("POST", f"{SEGMENT}/v1/track", JSON_CT, json.dumps(ping).encode(), timestamp=t))
+
     assert not problems(make(1000.0))
     assert ("rate-exceeded", "") in problems(make(1000.0 + 3600))
     assert not problems(make(1000.0 + 3600 + 6 * 3600 + 1))

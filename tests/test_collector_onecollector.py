@@ -76,7 +76,7 @@ def test_common_schema_ids_and_several_lines(pipeline: Pipeline) -> None:
     unnamed = {"iKey": "o:1", "ver": "4.0", "time": "t", "data": {"baseData": {"name": "from baseData"}}}
     body = stream(line, second, unnamed)
     event = run(pipeline, Observation(method="POST", url=f"{URL}?apikey={APIKEY}&client-id=NO_AUTH", body=body))
-    first, middle, last = event["items"]
+    _first, middle, last = event["items"]
     assert middle["ids"] == {"user": "c:1234", "device": "s:ABCD", "session": "sess-9", "install": "app-1"}
     assert (middle["path"], last["name"]) == ("[1]", "from baseData")
     credentials = {f["path"] for f in event["findings"] if f["code"] == "credential"}

@@ -284,7 +284,7 @@ def _varint(value: int) -> bytes:
     (b"\x00\x01", "field number 0"),
 ])
 def test_malformed_protobuf_is_an_issue_not_an_error(data: bytes, message: str) -> None:
-    value, issues, complete = read_message(data, "ExportTraceServiceRequest")
+    _value, issues, complete = read_message(data, "ExportTraceServiceRequest")
     assert not complete and message in issues[0].message
 
 
@@ -292,14 +292,14 @@ def test_deep_nesting_is_bounded_without_recursion() -> None:
     inner = b""
     for _ in range(3000):  # AnyValue{arrayValue{values[AnyValue{…}]}}
         inner = _field(5, _field(1, inner))
-    value, issues, complete = read_message(inner, "AnyValue", max_depth=64)
+    _value, issues, complete = read_message(inner, "AnyValue", max_depth=64)
     assert not complete and "deeper than 64" in issues[0].message
 
 
 def test_field_count_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(otlp, "MAX_FIELDS", 100)
     data = b"".join(_field(1, b"") for _ in range(500))
-    value, issues, complete = read_message(data, "ExportTraceServiceRequest")
+    value, _issues, complete = read_message(data, "ExportTraceServiceRequest")
     assert not complete and len(value["resourceSpans"]) == 100
 
 

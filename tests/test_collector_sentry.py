@@ -159,7 +159,7 @@ def test_parser_agrees_with_sentry_sdks_own(pipeline: Pipeline) -> None:
         assert [e["header"] for e in ours["items"]] == [
             {k: v for k, v in i.headers.items() if k != "content_type" or b'"content_type"' in body}
             for i in theirs.items], name
-        for entry, item in zip(ours["items"], theirs.items):
+        for entry, item in zip(ours["items"], theirs.items, strict=True):
             assert entry["payload"] == json.loads(item.get_bytes()), name
             assert entry["size"] == len(item.get_bytes())
 

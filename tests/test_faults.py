@@ -31,7 +31,7 @@ def start(args: list[str], port: int, limit_bytes: int | None = None) -> Proc:
     proc = Proc.__new__(Proc)
     proc.port, proc.lines = port, []
     proc.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
-                                 cwd=ROOT, preexec_fn=small_files if limit_bytes else None)
+                                 cwd=ROOT, preexec_fn=small_files if limit_bytes else None)  # noqa: PLW1509 - setrlimit only
     proc._reader = threading.Thread(target=proc._read, daemon=True)
     proc._reader.start()
     proc.wait_listening()
@@ -52,7 +52,7 @@ def test_full_disk_is_reported_once_and_blocking_goes_on(tmp_path, upstream):
         assert upstream.count(host="telemetry.hasura.io") == 0
         assert upstream.count(host="telemetry.refine.dev") == 41
     finally:
-        rc, stderr = proc.stop()
+        _rc, stderr = proc.stop()
     errors = [line for line in stderr.splitlines() if "cannot write the store" in line]
     assert len(errors) == 1, stderr  # one clear line, not one per event
     assert "Traceback" not in stderr
@@ -156,7 +156,7 @@ def test_private_key_material_never_reaches_store_output_or_logs(tmp_path, upstr
         assert send(token, ("127.0.0.1", port), ca(tmp_path)).status == 200
         assert wait_for(lambda: proc.lines, 10)
     finally:
-        rc, stderr = proc.stop()
+        _rc, stderr = proc.stop()
     event = json.loads(proc.lines[0])
     assert isinstance(event["decoded"], dict) and "jwe" in " ".join(event["decoding"])  # it was decrypted
     report = run_cli("report", "--store", str(tmp_path / "store.json"), "--format", "json")
@@ -211,7 +211,7 @@ def test_read_only_store_at_start_rules_still_apply(ro_dir, tmp_path, upstream):
         assert upstream.count(host="telemetry.hasura.io") == 0
         assert upstream.count(host="telemetry.refine.dev") == 1
     finally:
-        rc, stderr = proc.stop()
+        _rc, stderr = proc.stop()
     assert "Read-only file system" in stderr and "no event will be recorded" in stderr, stderr
     assert "Traceback" not in stderr and "cannot write the store" not in stderr
     assert store_path.read_bytes() == before  # untouched
@@ -249,7 +249,7 @@ def test_store_turning_unwritable_mid_run_blocking_goes_on(tmp_path, upstream):
         assert upstream.count(host="telemetry.refine.dev") == 8
         time.sleep(0.3)  # the worker tries its writes
     finally:
-        rc, stderr = proc.stop()
+        _rc, stderr = proc.stop()
         immutable(store_path, False)
     errors = [line for line in stderr.splitlines() if "cannot write the store" in line]
     assert len(errors) == 1 and "not permitted" in errors[0], stderr

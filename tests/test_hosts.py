@@ -89,7 +89,7 @@ def test_a_broken_user_file_is_said_once_and_the_builtins_stay(tmp_path, monkeyp
         with caplog.at_level(logging.WARNING, logger="telemetry_inspector"):
             catalogue = hosts.default()
         assert catalogue.lookup("api.segment.io") is not None
-        assert [r.getMessage() for r in caplog.records if "hosts.json" in r.getMessage()][0].endswith(
+        assert next(r.getMessage() for r in caplog.records if "hosts.json" in r.getMessage()).endswith(
             "using the built-in hosts only")
     finally:
         hosts.default.cache_clear()

@@ -205,7 +205,7 @@ def test_audit_process_dying_falls_back_to_a_thread(tmp_path, upstream, proxies)
     assert wait_for(lambda: len(proc.lines) == 5, 10)
     rc, stderr = proc.stop()
     assert rc == 0 and "Traceback" not in stderr
-    assert [line for line in stderr.splitlines() if "audit process ended" in line][0].endswith(
+    assert next(line for line in stderr.splitlines() if "audit process ended" in line).endswith(
         "auditing in the proxy's process from now on"), stderr
     assert stderr.strip().splitlines()[-1].startswith("stopped: 5 events")
     with Store(tmp_path / "store.json", readonly=True) as store:

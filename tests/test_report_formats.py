@@ -56,7 +56,7 @@ def test_adding_a_format_is_registering_it():
         assert formats.names()[-1] == "count"
         assert render([], Catalogue(), "count", ["a"]) == "0 events from 1 inputs\n"
         assert formats.for_path("x.count").name == "count"
-        with pytest.raises(ValueError, match="both claim .json"):
+        with pytest.raises(ValueError, match=r"both claim \.json"):
             formats.register(ReportFormat("json2", (".json",), render_count))
     finally:
         formats.unregister("count")

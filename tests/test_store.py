@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -63,15 +64,15 @@ def test_insert_read_search_with_tinydb_query(tmp_path):
     assert store.get_event(99) is None
 
     events = store.db.table("events")
-    Ev = Query()
-    assert [d.doc_id for d in events.search(Ev.host == "t.vendor.io")] == [2]
-    assert events.count(Ev.verdict == "violation") == 2
+    ev = Query()
+    assert [d.doc_id for d in events.search(ev.host == "t.vendor.io")] == [2]
+    assert events.count(ev.verdict == "violation") == 2
     assert events.get(doc_id=3)["id"] == "e3"
-    assert events.get(Ev.decoded.n == 4).doc_id == 4
+    assert events.get(ev.decoded.n == 4).doc_id == 4
     assert len(events.all()) == 4
     # the query cache is invalidated by writes
     store.add_event(event(5, host="t.vendor.io"))
-    assert [d.doc_id for d in events.search(Ev.host == "t.vendor.io")] == [2, 5]
+    assert [d.doc_id for d in events.search(ev.host == "t.vendor.io")] == [2, 5]
 
     store.update_event(1, {"verdict": "warning", "redecoded": True})
     assert store.get_event(1)["verdict"] == "warning" and store.get_event(1)["redecoded"] is True
@@ -449,12 +450,12 @@ def test_insert_appends_constant_bytes_whatever_the_store_size(tmp_path):
         prefix = path.read_bytes()
         inode = path.stat().st_ino
         sizes = [path.stat().st_size]
-        for i in range(20):
+        for _i in range(20):
             store.add_event(event(7))
             sizes.append(path.stat().st_size)
         assert path.stat().st_ino == inode and path.read_bytes().startswith(prefix)  # appended, not rewritten
         store.close()
-        return [b - a for a, b in zip(sizes, sizes[1:])]
+        return [b - a for a, b in itertools.pairwise(sizes)]
 
     small = growth(10, "small.json")
     large = growth(5000, "large.json")
@@ -496,7 +497,7 @@ def test_write_only_handle_with_retention_compacts_its_file(tmp_path):
     # 3,000 events of ~570 bytes written, 2,900 deleted (1.8 MB of records): the file was
     # rewritten along the way (it shrank) and never held more than the newest events and
     # ~1,000 superseded records.
-    assert any(after < before for before, after in zip(sizes, sizes[1:])), sizes
+    assert any(after < before for before, after in itertools.pairwise(sizes)), sizes
     assert max(sizes) < 600_000, sizes
     with Store(path, readonly=True) as reader:
         events = reader.events()
@@ -631,7 +632,7 @@ def test_lazy_scan_reads_in_order_including_records_longer_than_a_block(tmp_path
         assert [d["decoded"]["n"] for d in docs[:-1]] == list(range(9)) and docs[-1] is None
         assert docs[1]["verdict"] == "warning" and len(docs[5]["decoded"]["pad"]) == BLOCK + 5000
         assert [d["doc_id"] for d in docs[:-1]] == ids
-        assert list(lazy.iter_events(reversed(ids)))[0]["decoded"]["n"] == 8  # any order works
+        assert next(iter(lazy.iter_events(reversed(ids))))["decoded"]["n"] == 8  # any order works
 
 
 def test_lines_rewritten_by_another_json_tool_read_as_store_check_reads_them(tmp_path):

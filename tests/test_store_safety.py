@@ -79,7 +79,7 @@ def test_cli_refuses_a_symlinked_store(tmp_path, linked, command):
 
 
 def test_the_default_store_path_is_checked_too(tmp_path, linked):
-    link, real, content = linked
+    _link, real, content = linked
     data = tmp_path / "xdg"
     (data / "telemetry-inspector").mkdir(parents=True)
     default = data / "telemetry-inspector" / "store.json"
@@ -119,7 +119,7 @@ def test_the_store_api_refuses_a_link_whatever_the_call(linked):
     link, real, content = linked
     for call in (lambda: Store(link), lambda: Store(link, readonly=True), lambda: check_store(link),
                  lambda: repair_store(link)):
-        with pytest.raises(StorePathError, match="is a symbolic link.*give the real path"):
+        with pytest.raises(StorePathError, match=r"is a symbolic link.*give the real path"):
             call()
     assert_untouched(link, real, content)
 

@@ -281,7 +281,8 @@ def _type_message(error: Any) -> str:
         return f"declared {error.validator} {error.validator_value}, found {error.instance!r}"
     if error.validator == "pattern":
         return f"declared to match {error.validator_value!r}, found {_evidence(error.instance)!r}"
-    return error.message[:200]
+    message: str = error.message
+    return message[:200]
 
 
 def type_name(value: Any) -> str:

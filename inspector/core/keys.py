@@ -61,7 +61,8 @@ def key_tag(key: jwk.JWK) -> str:
     if key.get("kty") == "oct":
         digest = hmac.new(_TAG_SALT, key.thumbprint().encode("ascii"), hashlib.sha256).hexdigest()
         return f"salted:{digest[:16]}"
-    return key.thumbprint()
+    thumbprint: str = key.thumbprint()
+    return thumbprint
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,7 +75,8 @@ class DatadogBrowser(Collector):
         return _HOST.match(host) is not None
 
     def decode(self, obs: Observation, pipeline: Pipeline) -> Decoded:
-        layers, issues = [Layer("body")], []
+        layers: list[Layer] = [Layer("body")]
+        issues: list[Issue] = []
         content_type = (obs.header("content-type") or "").lower()
         if content_type.startswith("multipart/form-data"):
             return _multipart(obs, pipeline, content_type)
@@ -129,9 +130,10 @@ def _is_log(record: dict[str, Any]) -> bool:
 
 
 def _rum_item(record: dict[str, Any], path: str) -> Item:
-    kind = _RUM_KINDS.get(record.get("type"), "other") if isinstance(record.get("type"), str) else "other"
     rtype = record.get("type")
-    inner = record.get(rtype) if isinstance(rtype, str) and isinstance(record.get(rtype), dict) else {}
+    kind = _RUM_KINDS.get(rtype, "other") if isinstance(rtype, str) else "other"
+    found = record.get(rtype) if isinstance(rtype, str) else None
+    inner: dict[str, Any] = found if isinstance(found, dict) else {}
     name = None
     if rtype in ("view", "view_update"):
         name = text(inner.get("name")) or text(inner.get("url"))
@@ -188,7 +190,8 @@ _DISPOSITION = re.compile(r'\bname="([^"]{0,200})"(?:;\s*filename="([^"]{0,400})
 
 def _multipart(obs: Observation, pipeline: Pipeline, content_type: str) -> Decoded:
     """A replay or profile upload: {part name: its JSON, or what it inflates to, or its size}."""
-    layers, issues = [Layer("body")], []
+    layers: list[Layer] = [Layer("body")]
+    issues: list[Issue] = []
     match = _BOUNDARY.search(obs.header("content-type") or content_type)
     data = _ndjson.body_bytes(obs, pipeline, layers, issues)
     if data is None or match is None:

@@ -86,8 +86,9 @@ class Homebrew(Collector):
         for index, point in enumerate(value[:MAX_LINES]):
             if not isinstance(point, dict) or not isinstance(point.get("measurement"), str):
                 continue
-            tags = point.get("tags") if isinstance(point.get("tags"), dict) else {}
-            fields = point.get("fields") if isinstance(point.get("fields"), dict) else {}
+            given_tags, given_fields = point.get("tags"), point.get("fields")
+            tags: dict[str, Any] = given_tags if isinstance(given_tags, dict) else {}
+            fields: dict[str, Any] = given_fields if isinstance(given_fields, dict) else {}
             context = {"timestamp": point["timestamp"]} if point.get("timestamp") is not None else None
             out.append(Item("event", point["measurement"] or None, f"[{index}]", {}, {**tags, **fields} or None,
                             context))

@@ -43,10 +43,11 @@ class NextJs(Collector):
     def items(self, value: Any, obs: Observation) -> list[Item]:
         if not isinstance(value, dict) or not isinstance(value.get("events"), list):
             return []
-        context = value.get("context") if isinstance(value.get("context"), dict) else {}
+        found = value.get("context")
+        context: dict[str, Any] = found if isinstance(found, dict) else {}
         ids = ids_of(context, {"anonymous": "anonymousId", "session": "sessionId"})
-        shared = {"projectId": context.get("projectId"), "meta": value.get("meta")}
-        shared = {k: v for k, v in shared.items() if v is not None} or None
+        given = {"projectId": context.get("projectId"), "meta": value.get("meta")}
+        shared = {k: v for k, v in given.items() if v is not None} or None
         out = []
         for index, event in enumerate(value["events"][:MAX_ITEMS]):
             if isinstance(event, dict):

@@ -25,7 +25,7 @@ from inspector.core.actions import LocalAnswer
 from inspector.core.collectors import _ndjson
 from inspector.core.collectors.base import Collector, Endpoint, Item, json_answer, text
 from inspector.core.collectors.registry import register
-from inspector.core.decode import DEFAULT_LIMITS, Decoded, Layer
+from inspector.core.decode import DEFAULT_LIMITS, Decoded, Issue, Layer
 from inspector.core.observation import Observation
 
 if TYPE_CHECKING:
@@ -54,7 +54,8 @@ class OneCollector(Collector):
                        "cV", "epoch", "seqNum")
 
     def decode(self, obs: Observation, pipeline: Pipeline) -> Decoded:
-        layers, issues = [Layer("body")], []
+        layers: list[Layer] = [Layer("body")]
+        issues: list[Issue] = []
         if not obs.body:
             return Decoded(value=None, layers=layers)
         data = _ndjson.body_bytes(obs, pipeline, layers, issues)

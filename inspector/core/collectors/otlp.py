@@ -612,7 +612,8 @@ def _item(kind: str, path: str, record: dict[str, Any], context: dict[str, Any],
 
 def _point(point: dict[str, Any]) -> dict[str, Any]:
     """A data point's attributes and its value (or count, sum, min, max)."""
-    summary = {k: point[k] for k in ("asDouble", "asInt", "count", "sum", "min", "max", "timeUnixNano") if k in point}
+    summary: dict[str, Any] = {k: point[k] for k in ("asDouble", "asInt", "count", "sum", "min", "max", "timeUnixNano")
+                               if k in point}
     summary["attributes"] = attributes(_get(point, "attributes")) or {}
     return summary
 

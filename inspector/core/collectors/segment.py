@@ -12,7 +12,7 @@ A batch-level `context` is shared by its messages: an item without its own gets 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from inspector.core.collectors.base import Collector, Endpoint, Item, ids_of, records, text
 from inspector.core.collectors.registry import register
@@ -32,8 +32,8 @@ class Segment(Collector):
     title = "Segment"
     owner = "Twilio"
     category = "analytics"
-    hosts = ("api.segment.io", "events.eu1.segmentapis.com")
-    endpoints = (Endpoint(tuple(f"/v1/{p}" for p in (*_BY_PATH, "batch", "import", "b"))),)
+    hosts: ClassVar[tuple[str, ...]] = ("api.segment.io", "events.eu1.segmentapis.com")
+    endpoints: ClassVar[tuple[Endpoint, ...]] = (Endpoint(tuple(f"/v1/{p}" for p in (*_BY_PATH, "batch", "import", "b"))),)
     credential_paths = ("writeKey", "batch[].writeKey")
     envelope_fields = ("writeKey", "sentAt", "sequence", "context.library", "messageId", "timestamp", "type",
                        "integrations", "_metadata", "originalTimestamp", "receivedAt", "version", "channel")

@@ -325,8 +325,8 @@ def _event_item(path: str, event: dict[str, Any], header_ids: dict[str, str] | N
         last = real[-1]  # Sentry lists chained exceptions oldest first: the last one was raised
         name = ": ".join(str(last[k]) for k in ("type", "value") if last.get(k) not in (None, ""))
         return Item("exception", _short(name or None), path, ids, props, context)
-    name = _message(event) or next((str(e["value"]) for e in exceptions if e.get("value")), None)
-    return Item("event", _short(name), path, ids, props, context)
+    label = _message(event) or next((str(e["value"]) for e in exceptions if e.get("value")), None)
+    return Item("event", _short(label), path, ids, props, context)
 
 
 def _record_item(path: str, kind: str, record: dict[str, Any], header_ids: dict[str, str]) -> Item:
@@ -339,7 +339,7 @@ def _record_item(path: str, kind: str, record: dict[str, Any], header_ids: dict[
             ids.setdefault(role, str(value))
     if kind in ("log", "otel_log"):
         body = record.get("body")
-        props = {k: record[k] for k in ("level", "severity_number", "timestamp", "span_id") if k in record}
+        props: dict[str, Any] = {k: record[k] for k in ("level", "severity_number", "timestamp", "span_id") if k in record}
         props.update(body=body, attributes=attributes)
         return Item("log", _short(body if isinstance(body, str) else text(record.get("level"))), path, ids, props, None)
     if kind == "trace_metric":

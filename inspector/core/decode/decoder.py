@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from inspector.core.decode import registry
 from inspector.core.decode.model import DEFAULT_LIMITS, Budget, Decoded, Issue, Layer, Limits, Stop
 from inspector.core.decode.registry import DONE, Round
@@ -73,7 +75,7 @@ class Decoder:
                     continue
                 if peeled is DONE:
                     return
-                data = peeled
+                data = cast(bytes, peeled)  # neither None nor DONE
                 break
             else:  # no layer recognised it: it is text
                 result.value = round_.text if round_.text is not None else _text(stripped, result)

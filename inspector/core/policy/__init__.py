@@ -16,14 +16,15 @@ One job per module:
 Everything used outside the package is re-exported here: import from `inspector.core.policy`.
 """
 
-from inspector.core.claims.max_requests import _DURATION_RE, parse_duration
+from inspector.core.claims import ClaimSpec
+from inspector.core.claims.max_requests import _DURATION_RE as _DURATION_RE
+from inspector.core.claims.max_requests import parse_duration
 from inspector.core.policy.catalogue import Catalogue
 from inspector.core.policy.loader import (
     BUILTIN_PACKAGE,
     MAX_POLICY_BYTES,
     MAX_POLICY_DEPTH,
     PolicyError,
-    _Loader,
     builtin_policy_texts,
     load_policy_documents,
     load_policy_file,
@@ -31,8 +32,9 @@ from inspector.core.policy.loader import (
     parse_policy_text,
     policy_from_data,
 )
+from inspector.core.policy.loader import _Loader as _Loader
 from inspector.core.policy.metaschema import policy_schema
-from inspector.core.policy.model import ClaimSpec, Policy, ShapeCondition
+from inspector.core.policy.model import Policy, ShapeCondition
 from inspector.core.policy.paths import (
     MISSING,
     UnsafeRegex,
@@ -44,11 +46,12 @@ from inspector.core.policy.paths import (
     user_regex,
 )
 from inspector.core.policy.schema import (
-    _FORMAT_PATTERNS,
+    _FORMAT_PATTERNS as _FORMAT_PATTERNS,
+)
+from inspector.core.policy.schema import (
     FORMAT_CHECKER,
     FORMATS,
     TYPES,
-    _is_ip,
     compile_field,
     compile_policy_schema,
     compile_tree,
@@ -76,12 +79,12 @@ __all__ = [
     "compile_tree",
     "compile_user_regex",
     "host_matches",
+    "load_policy_documents",
     "load_policy_file",
     "parse_duration",
-    "load_policy_documents",
+    "parse_policy_documents",
     "parse_policy_text",
     "path_matches",
-    "parse_policy_documents",
     "policy_from_data",
     "policy_schema",
     "resolve",

@@ -33,8 +33,8 @@ class Catalogue:
         if builtin:
             for name, text in builtin_policy_texts():
                 catalogue._add_text(text, f"builtin:{name}", builtin=True)
-        for path in paths:
-            path = Path(path)
+        for given in paths:
+            path = Path(given)
             try:
                 # (a FIFO or device among them is refused by load_policy_documents, without blocking)
                 files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml")) if path.is_dir() else [path]

@@ -12,10 +12,11 @@ from typing import Any
 import yaml
 
 from inspector.core import claims as claim_checks
+from inspector.core.claims import ClaimSpec
 from inspector.core.files import read_regular
 from inspector.core.findings import Citation
 from inspector.core.policy import metaschema
-from inspector.core.policy.model import ClaimSpec, Policy, ShapeCondition
+from inspector.core.policy.model import Policy, ShapeCondition
 from inspector.core.policy.paths import UnsafeRegex, compile_user_regex
 from inspector.core.policy.schema import TYPES
 
@@ -89,6 +90,7 @@ def _first_alias(text: str) -> tuple[int | None, str]:
     try:
         for event in yaml.parse(text, Loader=_Loader):
             if isinstance(event, yaml.AliasEvent):
+                assert event.start_mark is not None  # the parser marks every event
                 return event.start_mark.line + 1, f" (*{str(event.anchor)[:40]})"
     except yaml.YAMLError:
         pass
@@ -109,6 +111,7 @@ def _check_nesting(text: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_POLICY_DEPTH:
+                assert event.start_mark is not None  # the parser marks every event
                 raise _YamlRefused(event.start_mark.line + 1,
                                    f"YAML nested deeper than {MAX_POLICY_DEPTH} levels")
         elif isinstance(event, yaml.CollectionEndEvent):
@@ -237,7 +240,8 @@ def _schema_message(error: Any) -> str:
         bad = [t for t in given if t not in TYPES] or given
         return (f"unknown type {', '.join(repr(t) for t in bad)}; the types are "
                 f"{', '.join(sorted(TYPES))} (or a list of them)")
-    return error.message
+    message: str = error.message
+    return message
 
 
 def _semantic_problems(data: dict[str, Any], lines: dict[tuple[Any, ...], int]

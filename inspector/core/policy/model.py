@@ -22,7 +22,8 @@ def _linear_pattern(validator: Any, pattern: str, instance: Any, schema: dict[st
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-LinearValidator = validators.extend(Draft202012Validator, {"pattern": _linear_pattern})
+LinearValidator = validators.extend(  # type: ignore[no-untyped-call]  # (untyped in types-jsonschema)
+    Draft202012Validator, {"pattern": _linear_pattern})
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,8 @@ class Policy:
             self._fast = compile_errors(self.schema, FORMAT_CHECKER.conforms)
         if self._fast is None:
             return list(self.validator.iter_errors(value))
-        return self._fast(value)
+        errors: list[Any] = self._fast(value)
+        return errors
 
     def claim(self, check: str) -> ClaimSpec | None:
         for claim in self.claims:

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 
 args = sys.argv[1:]
-url = [a for a in args if not a.startswith("--")][0]
+url = next(a for a in args if not a.startswith("--"))
 if "--honour-dnt" in args and os.environ.get("DO_NOT_TRACK") == "1":
     print("telemetry disabled by DO_NOT_TRACK")
     sys.exit(0)
