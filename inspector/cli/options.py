@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ def proxy_options(func: Any) -> Any:
         fields = {field: kwargs.pop(name) for name, field in PROXY_FIELDS.items()}
         return func(*args, config=ProxyConfig(**fields), **kwargs)
 
-    options = [
+    options: list[Callable[[Any], Any]] = [
         click.option("--listen", default=DEFAULT_LISTEN, show_default=True, metavar="HOST:PORT",
                      help="Address to listen on. Non-loopback needs --allow-remote."),
         click.option("--allow-remote", is_flag=True,

@@ -74,9 +74,9 @@ def policies_check(app: App, files: tuple[Path, ...]) -> None:
                     continue
                 app.echo(safe_line(f"{target}: ok ({policy.id}: {len(policy.declared_paths())} declared fields, "
                                    f"{len(policy.claims)} claims)"))
-            for exc in errors:
+            for error in errors:
                 failed = True
-                for line in exc.lines():
+                for line in error.lines():
                     app.echo(safe_line(line))
     if failed:
         sys.exit(EXIT_FINDINGS)

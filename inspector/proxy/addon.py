@@ -48,7 +48,7 @@ SHAPE_LIMITS = Limits(max_body=SHAPE_MAX_BODY, max_decompressed=1024 * 1024, max
 # Options that would let a blocked request out: streamed bodies are forwarded before the request
 # hook, eager connections reach the vendor before a request is seen, and ignored or
 # allow-listed hosts bypass the addon's hooks altogether.
-DEFEATING_OPTIONS = {
+DEFEATING_OPTIONS: dict[str, tuple[Any, str]] = {
     "stream_large_bodies": (None, "a streamed body is forwarded before the block decision"),
     "connection_strategy": ("lazy", "eager connections reach the vendor before a request is seen"),
     "ignore_hosts": ([], "ignored hosts pass through without the rules"),
@@ -239,6 +239,7 @@ class TelemetryInspector:
         key = (id(self.catalogue), id(self.rules), self.discover)
         if self._enforcer_key != key:  # the catalogue or the rules were swapped whole
             self._enforcer, self._enforcer_key = Enforcer(self.catalogue, self.rules, self.discover), key
+        assert self._enforcer is not None
         return self._enforcer
 
     def intercepts(self, host: str) -> bool:
@@ -396,6 +397,7 @@ class TelemetryInspector:
     def _shape_pipeline(self) -> Pipeline:
         if self._shape_key != id(self.catalogue):
             self._shape, self._shape_key = Pipeline(self.catalogue, Keyring(), SHAPE_LIMITS), id(self.catalogue)
+        assert self._shape is not None
         return self._shape
 
     def _fail_closed(self, flow: http.HTTPFlow, exc: BaseException) -> None:

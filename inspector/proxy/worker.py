@@ -36,6 +36,8 @@ class WorkerHost(Protocol):
     redact: bool
     rules_poll: float
     callbacks: list[Callable[[Event], None]]
+    stats: dict[str, int]
+    _stats_lock: threading.Lock
 
     def reload_rules(self) -> None: ...
 

@@ -21,7 +21,7 @@ import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from inspector.store.errors import StoreError
 from inspector.store.paths import refuse_link
@@ -69,7 +69,7 @@ def valid_record(rec: Any) -> bool:
     return type(x) is int and x == 1
 
 
-def is_header(obj: Any) -> bool:
+def is_header(obj: Any) -> TypeGuard[dict[str, Any]]:
     return type(obj) is dict and obj.get("format") == FORMAT
 
 
@@ -166,7 +166,7 @@ def scan_chunk(chunk: bytes, first_lineno: int, base: int, lazy: frozenset[str])
             continue
         m = match(chunk, pos, nl)
         table = m.group(1).decode("ascii") if m is not None else None
-        if table in lazy and chunk[nl - 2:nl] == b"}}":
+        if m is not None and table in lazy and chunk[nl - 2:nl] == b"}}":
             recs.append({"t": table, "i": int(m.group(2)), "o": base + pos})
         elif not (line := chunk[pos:nl]).isspace():
             # Not in this module's own spelling (another JSON tool rewrote the line: key order,

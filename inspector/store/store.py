@@ -7,7 +7,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from tinydb import Query, TinyDB
 
@@ -118,7 +118,7 @@ class Store:
         if start >= stop:
             return []
         keys = itertools.islice(docs, start, stop)
-        return [{**self._storage.document("events", key), "doc_id": int(key)} for key in keys]
+        return [{**cast(dict[str, Any], self._storage.document("events", key)), "doc_id": int(key)} for key in keys]
 
     def iter_events(self, ids: Iterable[int]) -> Iterator[dict | None]:
         """The events `ids` in order (None for an id not in the store), read sequentially

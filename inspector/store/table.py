@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, cast
 
 from tinydb import TinyDB
 from tinydb.queries import QueryLike
@@ -24,6 +24,7 @@ Fields = Mapping | Callable[[MutableMapping], None]
 
 
 class AppendLogTable(Table):
+    _storage: AppendLogStorage  # (StoreDB gives its tables nothing else)
     _gen = -1
 
     # ------------------------------------------------------------------ reads
@@ -39,7 +40,7 @@ class AppendLogTable(Table):
         return super().search(cond)
 
     def _read_table(self) -> dict[str, Mapping]:
-        return self._storage.table_data(self.name)
+        return cast(dict[str, Mapping], self._storage.table_data(self.name))
 
     # ------------------------------------------------------------------ writes
 
@@ -199,7 +200,7 @@ class StoreDB(TinyDB):
     """
 
     table_class = AppendLogTable
-    default_storage_class = AppendLogStorage
+    default_storage_class = AppendLogStorage  # type: ignore[assignment]  # (TinyDB types it as its JSONStorage)
 
     def drop_table(self, name: str) -> None:
         self.table(name).truncate()

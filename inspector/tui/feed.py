@@ -171,6 +171,7 @@ class EventFeed:
         if filtered:
             self._filtered += 1
             if self.matches(event):
+                assert self._view is not None  # (filtered)
                 self._view.append(doc_id)
 
     def forget_missing(self) -> int:

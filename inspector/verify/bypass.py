@@ -90,7 +90,7 @@ def descendants(root: int) -> list[int]:
 
 
 def socket_inodes(pid: int) -> set[int]:
-    found = set()
+    found: set[int] = set()
     try:
         names = os.listdir(f"/proc/{pid}/fd")
     except OSError:

@@ -60,7 +60,8 @@ def catalogue_rows(text: str | None = None) -> list[CatalogueRow]:
         parts = line.split("\t")
         if len(parts) < 6 or not _NAME.match(parts[3]):
             continue
-        rows.append(CatalogueRow(*parts[:6], parts[6] if len(parts) > 6 else ""))
+        rows.append(CatalogueRow(parts[0], parts[1], parts[2], parts[3], parts[4], parts[5],
+                                 parts[6] if len(parts) > 6 else ""))
     return rows
 
 

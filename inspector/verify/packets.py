@@ -16,6 +16,7 @@ import socket
 import struct
 import threading
 from dataclasses import dataclass
+from typing import cast
 
 PACKET_OUTGOING = 4
 SYN, RST, ACK = 0x02, 0x04, 0x10
@@ -57,7 +58,7 @@ def _bpf_program() -> list[list[int]]:
         if true is None:
             program.append([code, 0, 0, k])
         else:
-            program.append([code, where[true] - index - 1, where[false] - index - 1, k])
+            program.append([code, where[true] - index - 1, where[cast(str, false)] - index - 1, k])
     return program
 
 
