@@ -87,8 +87,8 @@ class Auditor:
             findings.extend(self._cookies(obs, None))
             return findings
         findings.extend(self._encoding(decoded, policy))
-        findings.extend(self._cookies(obs, policy))
         plan = self._plan(policy)
+        findings.extend(self._cookies(obs, policy, plan))
         ctx = ClaimContext(obs, policy.id, decoded.value if decoded.structured else None, self.state,
                            resolve_with_paths)
         for check, spec in plan.on_request:
@@ -99,7 +99,7 @@ class Auditor:
             for check, spec in plan.exempt_paths:
                 declared_pii.update(check.exempt_paths(ctx, spec))
             severity = VIOLATION if "pii" in plan.escalations else WARNING
-            findings.extend(self._pii(decoded.value, policy, declared_pii, severity))
+            findings.extend(self._pii(decoded.value, policy, declared_pii, severity, plan))
             for check, spec in plan.on_payload:
                 findings.extend(check.on_payload(ctx, spec))
         return findings
@@ -167,8 +167,8 @@ class Auditor:
             evidence=" → ".join(decoded.path_labels), claim=claim)]
 
     # --- cookies
-    def _cookies(self, obs: Observation, policy: Policy | None) -> list[Finding]:
-        spec = self._plan(policy).escalations.get("cookie") if policy else None
+    def _cookies(self, obs: Observation, policy: Policy | None, plan: ClaimPlan | None = None) -> list[Finding]:
+        spec = (plan or self._plan(policy)).escalations.get("cookie") if policy else None
         severity = VIOLATION if spec else INFO
         claim = Claim(spec.check, spec.citation) if spec else None
         out = []
@@ -243,8 +243,9 @@ class Auditor:
                         evidence=_evidence(found), claim=Claim("declared-fields", policy.cite(spec.get("cite")))))
         return paths
 
-    def _pii(self, value: Any, policy: Policy | None, skip: set[str], severity: str) -> list[Finding]:
-        spec = self._plan(policy).escalations.get("pii") if policy else None
+    def _pii(self, value: Any, policy: Policy | None, skip: set[str], severity: str,
+             plan: ClaimPlan | None = None) -> list[Finding]:
+        spec = (plan or self._plan(policy)).escalations.get("pii") if policy else None
         claim = Claim(spec.check, spec.citation) if spec else None
         out = []
         for where, key, text in _strings(value):

@@ -93,8 +93,7 @@ def escalating(code: str) -> tuple[str, ...]:
 
 
 def version() -> int:
-    """Changes whenever a check is registered or removed."""
-    _load()
+    """Changes whenever a check is registered or removed (also when the checks first load)."""
     return _VERSION[0]
 
 

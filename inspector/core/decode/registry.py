@@ -50,10 +50,11 @@ DONE: Any = _Done()
 class Round:
     """One turn of the peeling loop: the payload as it stands, and what the layers share."""
 
-    __slots__ = ("_json", "budget", "data", "decoder", "form_hint", "result", "text")
+    __slots__ = ("_json", "budget", "data", "decoder", "form_hint", "limits", "result", "text")
 
     def __init__(self, decoder: Decoder, result: Decoded, budget: Budget, data: bytes, form_hint: bool) -> None:
         self.decoder = decoder
+        self.limits: Limits = decoder.limits
         self.result = result  # the layers so far, issues, value: a layer appends its own step
         self.budget = budget
         self.data = data  # stripped of surrounding white space
@@ -61,15 +62,11 @@ class Round:
         self.form_hint = form_hint  # the request said x-www-form-urlencoded
         self._json: tuple[Any, list[Issue]] | None = None
 
-    @property
-    def limits(self) -> Limits:
-        return self.decoder.limits
-
     def json(self) -> tuple[Any, list[Issue]]:
         """The text parsed as JSON (once per round, whichever layer asks first); Stop if it is not."""
         if self._json is None:
             assert self.text is not None
-            self._json = parse_json(self.text, self.decoder.limits)
+            self._json = parse_json(self.text, self.limits)
         return self._json
 
 
@@ -153,6 +150,8 @@ def all_layers() -> tuple[DecodeLayer, ...]:
 
 def peelers() -> tuple[DecodeLayer, ...]:
     """The layers the loop tries, in order."""
+    if _PEELERS:  # (asked once per payload peeled: the cached order, without more calls)
+        return _PEELERS[0]
     load()
     if not _PEELERS:
         _PEELERS.append(tuple(sorted((layer for layer in _REGISTRY.values() if layer.peel is not None),
