@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import sys
@@ -113,10 +112,3 @@ def read_raw(path: Path, session: str) -> Iterator[Observation]:
         raise CaptureError(f"{path}: {exc.size} bytes is larger than the {MAX_RAW} byte limit for raw payloads") from None
     yield raw_observation(data, path.name, session)
 
-
-def is_json(data: bytes) -> bool:
-    try:
-        json.loads(data)
-    except (ValueError, RecursionError):
-        return False
-    return True

@@ -228,6 +228,3 @@ def _owner(obs: Observation, policy: Policy | None, collector: Collector | None)
 def _missing(location: str, message: str) -> Decoded:
     return Decoded(layers=[Layer(location)], issues=[Issue("decode-error", message)])
 
-
-def event_dicts(events: list[Event]) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in events]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
 from inspector.core import collectors
-from inspector.core.event import Event, Tally, summarize
+from inspector.core.event import Event, Tally
 from inspector.core.fields import observed_paths  # (importable from here too)
 from inspector.core.findings import SEVERITY_RANK, Finding
 from inspector.core.policy import Catalogue, Policy
@@ -255,6 +255,3 @@ def _match_declared(path: str, declared: dict[str, Any]) -> str:
                 return candidate if re.match("^" + re.escape(candidate).replace(r"\*", r"[^.\[]+") + "$", path) else path
     return path
 
-
-def report_summary(events: Iterable[Event]) -> dict[str, Any]:
-    return summarize(events)

@@ -278,10 +278,6 @@ class AppendLogStorage(Storage):
     def format(self) -> str:
         return self._format
 
-    @property
-    def file_records(self) -> int:
-        return self._state.records
-
     # ------------------------------------------------------------------ opening and reading
 
     def _open(self) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
-from typing import Any, cast
+from typing import cast
 
 from tinydb import TinyDB
 from tinydb.queries import QueryLike
@@ -217,6 +217,3 @@ class StoreDB(TinyDB):
     def refresh(self) -> int:
         return self.storage.refresh()  # type: ignore[attr-defined]
 
-
-def open_db(path: Any, **kwargs: Any) -> StoreDB:
-    return StoreDB(path, storage=AppendLogStorage, **kwargs)

@@ -71,10 +71,6 @@ class Catalogue:
                 return policy
         return None
 
-    def only(self, ids: Iterable[str]) -> Catalogue:
-        wanted = set(ids)
-        return Catalogue([p for p in self.policies if p.id in wanted], list(self.problems))
-
     def candidates(self, obs: Observation) -> list[Policy]:
         """Policies matching host, method, path and transport (before decoding)."""
         return self.candidates_at(obs, obs.host, obs.path)
