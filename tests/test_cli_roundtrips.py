@@ -4,12 +4,15 @@ command that reads policies; one-line errors for what a user mistypes."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import FIXTURES
+from conftest import FIXTURES, cli_env, run_cli
 
 from inspector.cli.main import cli
 
@@ -136,3 +139,83 @@ def test_a_misspelled_type_in_a_list_of_types(tmp_path):
     assert "unknown type 'nul'; the types are array, boolean, integer, null, number, object, string" \
         in checked.output
     assert len(checked.output.splitlines()) == 1
+
+
+# ---------------------------------------------------------------- stores that are not there, ports in use
+
+
+def test_a_store_path_that_does_not_exist_is_an_error_not_a_new_store(tmp_path):
+    typo = tmp_path / "stroe.json"
+    for command in (["tui"], ["report"], ["store", "check"]):
+        done = run_cli(*command, "--store", str(typo), timeout=60, stdin=subprocess.DEVNULL)
+        assert done.returncode == 2, (command, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and str(typo) in lines[0] and lines[0].startswith("error:"), (command, lines)
+        assert done.stdout == ""  # (no UI was drawn)
+        assert not typo.exists()
+
+
+def test_run_on_a_port_in_use_fails_before_the_ui(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = run_cli("run", "--listen", f"127.0.0.1:{port}", "--store", str(tmp_path / "s.json"),
+                       "--confdir", str(tmp_path / "mitmproxy"), timeout=60, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: the port is already in use"]
+    assert done.stdout == ""  # no UI was drawn (it would have waited for q)
+
+
+def in_terminal(args: list[str], keys: list[tuple[str, bytes]], env: dict[str, str], timeout: float = 90,
+                size: tuple[int, int] = (80, 24)) -> tuple[int, str]:
+    """Run the CLI in a pseudo-terminal of `size`; each (text, key): once `text` is on screen, type `key`.
+    The exit status and everything written to the terminal."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "inspector", *args], stdin=follower, stdout=follower,
+                            stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    seen = b""
+    deadline = time.monotonic() + timeout
+    pending = list(keys)
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the terminal closed: the program ended
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if pending and pending[0][0].encode() in seen:
+                time.sleep(0.5)
+                os.write(leader, pending.pop(0)[1])
+            if proc.poll() is not None and not ready:
+                break
+        return proc.wait(timeout=30), seen.decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(leader)
+
+
+def test_quitting_the_demo_prints_the_summary_proxy_prints(tmp_path):
+    env = cli_env(XDG_DATA_HOME=str(tmp_path / "data"), TERM="xterm-256color", COLUMNS="80", LINES="24")
+    code, screen = in_terminal(["run", "--demo"], [("sinkholed", b"q")], env)
+    assert code == 0, screen[-2000:]
+    tail = screen[screen.rfind("stopped:"):]
+    assert tail.startswith("stopped: ") and " events, " in tail and " with violations, " in tail
+    events = int(tail.split("stopped: ")[1].split(" events")[0])
+    assert events > 0 and " blocked, " in tail and " sinkholed" in tail
+    assert not (tmp_path / "data").exists()  # the demo leaves nothing behind

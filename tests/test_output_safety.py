@@ -476,7 +476,7 @@ async def test_tui_shows_hostile_data_literally(events, catalogue, tmp_path):
         app._refresh_list()
         await pilot.pause()
         listing = app.query_one(EventList)
-        rows = [listing.render_line(y).text for y in range(len(events))]
+        rows = [listing.render_line(y + 1).text for y in range(len(events))]  # (line 0: the headers)
         for row in rows:
             assert_shown(row, block=False)
         assert "G\\x1" in rows[1] and "\\x1b]0;title\\x07" in rows[1] and "block\\x9b" in rows[1]
@@ -506,7 +506,7 @@ async def test_tui_shows_hostile_data_literally(events, catalogue, tmp_path):
                 assert_shown(screen.replace("\r", "").replace("\n", ""))
         assert app.is_running  # no markup error took the app down
 
-        await pilot.press("e")
+        await pilot.press("e", "enter")  # the export directory the prompt offers
         await pilot.pause()
         reports = list(tmp_path.glob("telemetry-report-*.md"))
         assert len(reports) == 1 and mode(reports[0]) == 0o600

@@ -90,7 +90,9 @@ async def test_list_detail_filter_vendors_help(catalogue, tmp_path):
         await pilot.pause()
         assert type(app.screen).__name__ == "HelpScreen"
         await pilot.press("escape")
-        await pilot.press("e")
+        await pilot.press("e")  # asks where, the export directory by default
+        await pilot.pause()
+        await pilot.press("enter")
         await pilot.pause()
         reports = list(tmp_path.glob("telemetry-report-*.md"))
         assert reports and "Declared vs. observed" in reports[0].read_text()

@@ -11,6 +11,7 @@ import click
 from inspector.cli.app import App, pass_app
 from inspector.cli.errors import EXIT_INPUT, exit_now
 from inspector.cli.options import proxy_options
+from inspector.core.textsafe import safe_line
 from inspector.proxy.config import DEFAULT_LISTEN, ProxyConfig
 
 
@@ -39,11 +40,18 @@ def run(app: App, config: ProxyConfig, demo: bool) -> None:
         from inspector.emit.demo import DemoRunner
         demo_runner = DemoRunner(settings, addon, store).prepare()
         on_ready = demo_runner.start_sending
-    ui = InspectorApp(addon.catalogue, addon.keyring, store=store,
-                      runner=EmbeddedRunner(settings, addon, on_ready=on_ready))
+    runner = EmbeddedRunner(settings, addon, on_ready=on_ready)
+    ui = InspectorApp(addon.catalogue, addon.keyring, store=store, runner=runner)
     try:
-        code = ui.run()
+        # Listening before the UI is drawn: a port in use is one line and exit 2, not an empty UI
+        error = runner.start()
+        if error is not None:
+            ui.proxy_error = error
+            code = EXIT_INPUT
+        else:
+            code = ui.run()
     finally:
+        runner.stop()  # (a no-op once the UI stopped it)
         addon.stop()
         if store is not None:
             store.close()
@@ -52,6 +60,9 @@ def run(app: App, config: ProxyConfig, demo: bool) -> None:
         if tmp is not None:
             tmp.cleanup()
     if ui.proxy_error:
-        app.echo(f"error: {ui.proxy_error}", err=True)
+        app.echo(safe_line(f"error: {ui.proxy_error}"), err=True)
         sys.exit(EXIT_INPUT)
+    s = addon.stats  # what `proxy` prints when it stops
+    app.echo(f"stopped: {s['events']} events, {s['violation']} with violations, {s['blocked']} blocked, "
+             f"{s['sinkholed']} sinkholed" + ("" if demo else f"; store: {store.path if store else '-'}"), err=True)
     exit_now(code or 0)

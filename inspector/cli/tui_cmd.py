@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from inspector.cli.app import App, pass_app
+from inspector.cli.errors import InputError
 from inspector.cli.options import key_options, store_option
 
 
@@ -22,13 +23,18 @@ def tui(app: App, store_path: Path | None, keys: tuple[Path, ...], policy_dirs: 
     from inspector.tui.app import InspectorApp
 
     path = app.store_path(store_path)
+    if store_path is not None and not path.exists():  # a typo must not become an empty store
+        raise InputError(f"no store at {path} (`telemetry-inspector run`, `proxy` or `exec` record one)")
     notice = None
-    try:
-        store = Store(path, lazy_events=True)
-    except StoreError as exc:  # a corrupt store is shown as a notice, with the way out
-        store, notice = None, str(exc)
+    store = None
+    if path.exists():  # the default store before anything was recorded: none is created
+        try:
+            store = Store(path, lazy_events=True)
+        except StoreError as exc:  # a corrupt store is shown as a notice, with the way out
+            notice = str(exc)
     catalogue, _ = app.catalogue((), policy_dirs, False)
-    ui = InspectorApp(catalogue, app.keyring(keys), store=store, poll_store=True, notice=notice)
+    ui = InspectorApp(catalogue, app.keyring(keys), store=store, poll_store=True, notice=notice,
+                      store_path=path if notice is None else None)
     try:
         code = ui.run()
     finally:

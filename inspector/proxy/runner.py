@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +27,8 @@ class EmbeddedRunner:
         self.addon = addon
         self.on_ready = on_ready
         self.proxy: EmbeddedProxy | None = None
+        self._thread: threading.Thread | None = None  # start(): it runs there, not in run()
+        self._result: str | None = None
 
     @property
     def modes(self) -> tuple[str, ...]:
@@ -46,18 +49,47 @@ class EmbeddedRunner:
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         self.addon.callbacks.append(callback)
 
+    def start(self, timeout: float = 60.0) -> str | None:
+        """Listen now, on a thread of its own, before any UI is drawn: None once it listens, or
+        the one line why it cannot (the port is in use, …). run() then reports to the UI."""
+        listening = threading.Event()
+
+        def main() -> None:
+            self._result = self._serve(lambda _addrs: listening.set())
+            listening.set()
+
+        self._thread = threading.Thread(target=main, name="telemetry-inspector-proxy", daemon=True)
+        self._thread.start()
+        if not listening.wait(timeout):
+            self.stop()
+            self._thread.join(10)
+            return f"the proxy did not start within {timeout:.0f} s"
+        if not self._thread.is_alive() or not self.listen_addrs:
+            self._thread.join(10)
+            return self._result or "the proxy stopped as it started"
+        return None
+
     def run(self, ready: Callable[[Addresses], None]) -> str | None:
-        # An event loop of its own: mitmproxy's Master.run() switches the running loop to eager
-        # tasks and its own exception handler for as long as it runs (mitmproxy/master.py),
-        # which the caller's loop (Textual's) must not get.
-        proxy = EmbeddedProxy(self.settings, self.addon)
-        self.proxy = proxy
+        if self._thread is not None:  # started before the UI: tell it, then wait for the end
+            ready(self.listen_addrs)
+            if self.on_ready is not None:
+                self.on_ready(self.listen_addrs)
+            self._thread.join()
+            return self._result
 
         def listening(addrs: Addresses) -> None:
             ready(addrs)
             if self.on_ready is not None:
                 self.on_ready(addrs)
 
+        return self._serve(listening)
+
+    def _serve(self, listening: Callable[[Addresses], None]) -> str | None:
+        # An event loop of its own: mitmproxy's Master.run() switches the running loop to eager
+        # tasks and its own exception handler for as long as it runs (mitmproxy/master.py),
+        # which the caller's loop (Textual's) must not get.
+        proxy = EmbeddedProxy(self.settings, self.addon)
+        self.proxy = proxy
         try:
             asyncio.run(proxy.run(listening))
         except ProxyStartError as exc:

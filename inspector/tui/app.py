@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -36,6 +37,20 @@ from inspector.tui.runner import ProxyRunner
 from inspector.tui.screens import HelpScreen, PromptScreen, VendorsScreen, vendor_rows
 
 CATCH_UP_SLICE = 0.006  # seconds of counting/filtering between two looks at the input
+
+
+def data_dir() -> Path:
+    """Where exports go unless told otherwise: the data directory (the default store's), not
+    the directory the command happened to be started in."""
+    from inspector.store import default_store_path
+
+    return default_store_path().parent
+
+
+def _unopened(event: dict[str, Any]) -> bool:
+    """An event whose payload no key opened (whatever else its verdict says)."""
+    return event.get("verdict") == "encrypted" or any(
+        isinstance(f, dict) and f.get("code") == "unverifiable-encrypted" for f in event.get("findings") or [])
 
 
 class InspectorApp(App[int]):
@@ -69,16 +84,19 @@ class InspectorApp(App[int]):
 
     def __init__(self, catalogue: Catalogue, keyring: Keyring | None = None, store: Any = None,
                  runner: ProxyRunner | None = None, poll_store: bool = False, export_dir: Path | None = None,
-                 notice: str | None = None) -> None:
+                 notice: str | None = None, store_path: Path | None = None) -> None:
+        """`store_path` without `store`: the store that does not exist yet — nothing is created
+        until something is recorded; the view opens it once a proxy has written it."""
         super().__init__()
         self.notice = notice
         self.catalogue = catalogue
         self.keyring = keyring if keyring is not None else Keyring()
         self.pipeline = Pipeline(catalogue, self.keyring)
         self.store = store
+        self.store_path = Path(store.path) if store is not None and getattr(store, "path", None) else store_path
         self.runner = runner  # the live proxy of `run` (built by the CLI), or None
         self.poll_store = poll_store
-        self.export_dir = export_dir or Path.cwd()
+        self.export_dir = export_dir or data_dir()
         self.feed = EventFeed(store)
         self.rules = RuleBook()
         self.proxy_error: str | None = None
@@ -92,10 +110,12 @@ class InspectorApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Static("", id="status")
         with Vertical(id="main"):
-            yield EventList(lambda: self.feed.view, id="events")
+            yield EventList(lambda: self.feed.view, self.empty_text, id="events")
             yield DetailPane(self.catalogue, id="detail")
         yield Static("", id="filter-bar")
-        yield Footer()
+        # compact, without the palette's entry (ctrl+p still opens it; the help says so): every
+        # key fits 80 columns
+        yield Footer(compact=True, show_command_palette=False)
 
     def _main(self, selector: Any, expect_type: Any = None) -> Any:
         """A widget of the main screen, whichever screen is on top (vendors, help, a prompt)."""
@@ -106,14 +126,17 @@ class InspectorApp(App[int]):
         self.call_after_refresh(self._start)
 
     def _start(self) -> None:
+        if self.runner is not None:
+            # Subscribed before the store is read: an event is then in one or the other (or both:
+            # _flush_pending drops the ones already read), none is missed.
+            self.runner.subscribe(self._from_proxy)
         if self.store is not None:
             self._load_store()
         self._reload_rules()
         if self.runner is not None:
-            self.runner.subscribe(self._from_proxy)
             self._run_proxy()
         self.set_interval(0.1, self._flush_pending)
-        if self.poll_store and self.store is not None:
+        if self.poll_store and (self.store is not None or self.store_path is not None):
             self.set_interval(0.5, self._poll_store)
         self._update_status()
         self._main(EventList).focus()
@@ -132,7 +155,28 @@ class InspectorApp(App[int]):
         self._refresh_list()
         self._catch_up_soon()
 
+    def _open_store_when_recorded(self) -> bool:
+        """The store of `tui` without one yet: opened once a proxy has created it."""
+        if self.store_path is None or not self.store_path.exists():
+            return False
+        from inspector.store import Store
+        try:
+            self.store = Store(self.store_path, lazy_events=True)
+        except Exception as exc:  # noqa: BLE001 - shown, and tried again at the next poll
+            self.notify(f"cannot open the store: {exc}", severity="error", timeout=10)
+            return False
+        self._own_store = True
+        self.feed.store = self.store
+        self._load_store()
+        self._reload_rules()
+        return True
+
+    _own_store = False
+
     def _poll_store(self) -> None:
+        if self.store is None:
+            self._open_store_when_recorded()
+            return
         try:
             if not self.store.refresh():
                 self._reload_rules()
@@ -219,6 +263,8 @@ class InspectorApp(App[int]):
     def _flush_pending(self) -> None:
         with self._pending_lock:
             rows, self._pending = self._pending, []
+        last = self.feed.last_store_id()  # stored ids grow: up to it, read from the store already
+        rows = [r for r in rows if not isinstance(r.get("doc_id"), int) or r["doc_id"] > last]
         if rows:
             self.feed.add(rows)
             self.feed.forget_missing()
@@ -240,6 +286,8 @@ class InspectorApp(App[int]):
         elif self.runner is not None:
             mode = "/".join(self.runner.modes)
             where = Content(safe_line(f"{mode} proxy {self.listen or 'starting…'} · CA {self.runner.ca_cert()}"))
+        elif self.store is None and self.store_path is not None:
+            where = Content(safe_line(f"no store yet at {self.store_path}"))
         else:
             where = Content(safe_line(f"store {getattr(self.store, 'path', '-')}"))
         if counts["complete"]:
@@ -256,6 +304,26 @@ class InspectorApp(App[int]):
             bar.display = bool(self.feed.filter_text)
         except Exception:  # noqa: BLE001, S110 - not mounted yet, or being torn down
             pass
+
+    def empty_text(self) -> list[str]:
+        """What the event list says while it has nothing to show: how to get something there."""
+        if self.feed.filter_text and len(self.feed.all):
+            return [f"No event matches the filter {self.feed.filter_text!r} — Esc clears it."]
+        if self.runner is not None:
+            if self.proxy_error:
+                return [f"The proxy is not running: {self.proxy_error}", "Press q to quit."]
+            port = self.listen.rsplit(":", 1)[-1] if self.listen else "PORT"
+            return ["Waiting for telemetry. Send an app's traffic through the proxy:",
+                    f"  HTTPS_PROXY=http://127.0.0.1:{port} HTTP_PROXY=http://127.0.0.1:{port} your-app",
+                    f"  and make it trust the CA {self.runner.ca_cert()}",
+                    "  (or: telemetry-inspector exec -- your-app, which does both)"]
+        where = (f"The store {self.store_path} holds no events yet." if self.store is not None
+                 else f"Nothing recorded yet (no store at {self.store_path or 'the default path'}).")
+        return [where, "Start capturing in another terminal:",
+                "  telemetry-inspector exec -- your-app     (runs it through the proxy)",
+                "  telemetry-inspector proxy                (then HTTPS_PROXY=http://127.0.0.1:8080)",
+                "  or, instead of this view: telemetry-inspector run (the proxy and this view in one)",
+                "Events appear here as they are recorded; ? shows the keys."]
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
                timeout: float | None = None, markup: bool = False) -> None:
@@ -276,6 +344,16 @@ class InspectorApp(App[int]):
 
     # ------------------------------------------------------------------ actions
     def set_rule(self, target: str, kind: str, action: str) -> None:
+        if self.store is None and self.store_path is not None and self.poll_store:
+            # `tui` before anything was recorded: a rule is the first record (a proxy started
+            # later reads it from the store)
+            try:
+                from inspector.store import Store
+                Store(self.store_path).close()
+            except Exception as exc:  # noqa: BLE001
+                self.notify(f"cannot create the store for the rule: {exc}", severity="error")
+                return
+            self._open_store_when_recorded()
         if self.store is not None:
             try:
                 self.store.set_rule(target, kind, action)
@@ -356,21 +434,42 @@ class InspectorApp(App[int]):
         self.copy_to_clipboard(json.dumps(event.get("decoded"), indent=2, ensure_ascii=False, default=str))
         self.notify("decoded payload copied to the clipboard")
 
+    def export_default(self) -> Path:
+        """Where `e` offers to write: the export directory, a name with the time in it."""
+        return self.export_dir / f"telemetry-report-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
+
     def action_export(self) -> None:
+        """Ask where (the data directory by default), then write the report of the events shown."""
+        def done(value: str | None) -> None:
+            if value is None or not value.strip():
+                return
+            self.export_to(Path(value.strip()).expanduser())
+
+        self.push_screen(PromptScreen("Export the report of the events shown to (.md, .html, .json, .txt, .sarif)",
+                                      str(self.export_default())), done)
+
+    def export_to(self, path: Path) -> Path | None:
+        """Write the report to `path` (a directory: a new file in it), mode 0600; say where."""
         from inspector.core.event import event_from_dict
         from inspector.report.files import write_private
+        from inspector.report.formats import for_path
         from inspector.report.render import render
 
+        if path.is_dir():
+            path = path / self.export_default().name
+        fmt = for_path(path)
+        name = fmt.name if fmt is not None else "markdown"
         events = [event_from_dict(e) for e in self.feed.view]  # the report holds them all anyway
-        name = f"telemetry-report-{datetime.now().strftime('%Y%m%d-%H%M%S')}.md"
-        path = self.export_dir / name
-        try:  # mode 0600: the report holds captured data
-            write_private(path, render(events, self.catalogue, "markdown",
+        try:  # mode 0600: the report holds captured data; its directory is made 0700
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            write_private(path, render(events, self.catalogue, name,
                                        [f"filter: {self.feed.filter_text}" if self.feed.filter_text else "all events"]))
         except OSError as exc:
-            self.notify(f"cannot write {path}: {exc.strerror}", severity="error")
-            return
-        self.notify(f"report of {len(events)} events written to {path}", title="exported")
+            self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error", timeout=15)
+            return None
+        self.notify(f"{name} report of {len(events)} events written to {path.resolve()} (readable by you only)",
+                    title="exported", timeout=15)
+        return path
 
     def action_load_key(self) -> None:
         def done(value: str | None) -> None:
@@ -382,7 +481,10 @@ class InspectorApp(App[int]):
                 self.notify(str(exc), severity="error", timeout=10)
                 return
             redone = self.redecode_encrypted()
-            self.notify(f"{added} key(s) loaded; {redone} encrypted event(s) decoded again", title="keys")
+            kept = (f"; {self._not_redone} could not be: the store kept only the start of their body"
+                    if self._not_redone else "")
+            self.notify(f"{added} key(s) loaded ({len(self.keyring)} in all); {redone} encrypted event(s) "
+                        f"decoded again{kept}", title="keys")
 
         self.push_screen(PromptScreen("Key file or directory (JWK, JWK Set, PEM)", "", "path/to/key.jwk.json"), done)
 
@@ -398,20 +500,27 @@ class InspectorApp(App[int]):
 
     _redone = 0
 
+    _not_redone = 0
+
     def _redecode_slice(self, start: int, count: int) -> int:
         if start == 0:
-            self._redone = 0
+            self._redone = self._not_redone = 0
         ids = self.feed.ids
         stop = min(len(ids), start + count)
         for k in range(start, stop):
             event = self.feed.get(ids[k])
-            if event.get("verdict") != "encrypted":
+            if not _unopened(event):
                 continue
             obs = observation_from_event(event)
-            if obs is None:
+            if obs is None:  # the store kept only the start of its body: nothing to decrypt
+                self._not_redone += 1
                 continue
+            obs = replace(obs, response_status=event.get("response_status"))
             fresh = self.pipeline.process(obs, action=event.get("action")).to_dict()
             fresh["id"] = event.get("id", fresh["id"])
+            for kept in ("action_reason", "response"):  # what decoding does not change
+                if event.get(kept) is not None:
+                    fresh[kept] = event[kept]
             try:
                 self.feed.replace(ids[k], fresh)
             except Exception as exc:  # noqa: BLE001
@@ -443,6 +552,8 @@ class InspectorApp(App[int]):
         # However the app ends (quit, an error, a test), the proxy's thread must end with it.
         if self.runner is not None:
             self.runner.stop()
+        if self._own_store and self.store is not None:
+            self.store.close()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -82,26 +82,29 @@ class VendorsScreen(Screen[None]):
         self.reload()
 
 
+# At most 74 columns and 21 lines: the whole help fits an 80×24 terminal, without scrolling.
 HELP = """\
-[b]telemetry-inspector[/b] — keys
+[b]telemetry-inspector[/b] — keys                    (Esc, q or ? closes this)
 
-  [b]↑ ↓ PgUp PgDn Home End[/b]  move in the event list (mouse: click, scroll)
-  [b]1 2 3 4 5[/b]  detail tabs: Payload, Findings, Decoding, Request, Items ([b]Tab[/b] moves focus)
+  [b]↑ ↓ PgUp PgDn Home End[/b]  move in the list (mouse: click, wheel)
+  [b]1 2 3 4 5[/b]  tabs: Payload, Findings, Decoding, Request, Items
   [b][ ][/b]        previous / next item of a collector request
-  [b]b[/b] / [b]a[/b] / [b]s[/b]  block / allow / sinkhole the selected event's [i]policy[/i]
-  [b]B[/b] / [b]A[/b] / [b]S[/b]  block / allow / sinkhole the selected event's [i]host[/i] only
-  [b]/[/b]          filter: words match vendor, policy, host, path, verdict, action or payload text;
-             vendor:NAME host:NAME verdict:violation action:block narrow further; Esc clears
-  [b]v[/b]          vendors view: declared vs. observed fields per policy, rules
-  [b]k[/b]          load a key file (JWK, JWK Set, PEM): encrypted events are decoded again
-  [b]e[/b]          export the report (Markdown) of the events shown
+  [b]b a s[/b]      block / allow / sinkhole the selected event's [i]policy[/i]
+  [b]B A S[/b]      the same for its [i]host[/i] only
+  [b]/[/b]          filter: words in policy, vendor, host, path, verdict,
+             action or payload; vendor: host: verdict: action: narrow
+  [b]Esc[/b]        clear the filter
+  [b]v[/b]          vendors: declared vs. observed per policy (Enter: details)
+  [b]k[/b]          load a key (JWK, JWK Set, PEM): decode encrypted events
+  [b]e[/b]          export a report of the events shown (asks where)
   [b]c[/b]          copy the selected event's decoded payload
-  [b]ctrl+p[/b]     command palette (every action)
-  [b]?[/b]          this help        [b]q[/b]  quit
+  [b]ctrl+p[/b]     every action, by name              [b]q[/b]  quit
 
-Verdicts: ✓ OK clean · ✗ violation · ! warning · # encrypted (no key) · ? unknown endpoint
-Actions: allowed (forwarded, recorded) · BLOCKED (answered locally) · sinkholed (answered
-locally with a success response: the app keeps working, nothing leaves the machine).
+Verdicts  ✓ OK clean · ✗ violation · ! warning · # encrypted (no key)
+          ? unknown endpoint · ! ERR decoding failed
+Actions   allowed: forwarded, recorded · BLOCKED: answered locally ·
+          sinkholed: answered locally with a success the app accepts
+          (it keeps working, nothing leaves the machine)
 """
 
 
@@ -110,7 +113,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Static(HELP, id="help-text")
+            yield Static(HELP.rstrip("\n"), id="help-text")
 
 
 class PromptScreen(ModalScreen[str | None]):
