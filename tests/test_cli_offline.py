@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,49 @@ def test_report_formats(files, fmt, needle):
         assert {r["ruleId"] for r in results} >= {"undeclared-field", "pii", "cookie"}
     if fmt == "markdown":
         assert "undeclared, observed" in text and "“does not use cookies”" in text
+    if fmt == "html":
+        rows, shown = _html_table_rows(text)
+        assert rows == [  # the policy's field table: every field declared or observed, one row each
+            ["field", "declared by the document", "observed", "example", "status"],
+            ["count", "integer", "1", "2", "declared, observed"],
+            ["email", "—", "1", "dev@example.com", "undeclared, observed"],
+            ["version", "string", "1", "1.0", "declared, observed"],
+        ]
+        assert "3 violations" in shown and "does not use cookies" in shown
+        for finding in ("violation cookie at headers.Cookie", "violation undeclared-field at email",
+                        "violation pii at email"):
+            assert finding in shown, finding
+
+
+def _html_table_rows(text: str) -> tuple[list[list[str]], str]:
+    """The HTML's table rows (each a list of its cells' text) and its whole text, whitespace folded."""
+    class Rows(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.rows: list[list[str]] = []
+            self.cell: list[str] | None = None
+            self.text: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "tr":
+                self.rows.append([])
+            elif tag in ("td", "th"):
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag in ("td", "th") and self.cell is not None:
+                self.rows[-1].append(" ".join("".join(self.cell).split()))
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            self.text.append(data)
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Rows()
+    parser.feed(text)
+    parser.close()
+    return parser.rows, " ".join(" ".join(parser.text).split())
 
 
 def test_redact_masks_evidence(files):
