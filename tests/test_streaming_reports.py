@@ -12,6 +12,7 @@ import json
 import re
 import weakref
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +123,73 @@ def test_the_report_model_keeps_no_event(audited):
         gc.collect()
         assert model.sections and len(refs) == len(events)
         assert all(ref() is None for ref in refs)  # counted, not kept
+
+
+# ---------------------------------------------------------------------- the CLI's streams
+
+
+def _cli(*args: str) -> Any:
+    from click.testing import CliRunner
+
+    from inspector.cli.main import cli
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_audit_writes_no_half_report_when_a_capture_breaks_late(tmp_path):
+    good = json.loads((CAPTURES / "all-channels.har").read_text())
+    broken = tmp_path / "broken.har"
+    broken.write_text(json.dumps(good)[:-3])  # every entry there, the document cut short
+    out = tmp_path / "report.json"
+    out.write_text("the previous report\n")
+    for args in (["-o", str(out)], []):
+        result = _cli("audit", str(broken), "--format", "json", *args)
+        assert result.exit_code == 2, result.output
+        assert "not valid JSON" in result.output
+        assert "{" not in result.output  # no report on stdout either
+    assert out.read_text() == "the previous report\n"
+
+
+def test_audit_streams_captures_one_after_another_into_one_report(tmp_path):
+    out = tmp_path / "report.json"
+    result = _cli("audit", str(CAPTURES / "all-channels.har"), str(CAPTURES / "all-channels.mitm"),
+                  "--format", "json", "-o", str(out), "--fail-on", "warning")
+    assert result.exit_code == 1  # the fixtures hold violations
+    document = json.loads(out.read_text())
+    assert len(document["events"]) == document["summary"]["events"] == 56
+    assert f"report of 56 events to {out}" in result.output
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_report_reads_the_store_an_event_at_a_time(tmp_path, audited, monkeypatch):
+    from inspector.store import Store
+
+    events, catalogue = audited
+    path = tmp_path / "store.json"
+    with Store(path) as store:
+        store.add_events([e.to_dict() for e in events])
+    expected = render(events, catalogue, "json", [str(path)])
+
+    def whole(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("report loaded every event at once")
+
+    monkeypatch.setattr(Store, "events", whole)
+    result = _cli("report", "--store", str(path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert result.output == expected
+    only = _cli("report", "--store", str(path), "--format", "json", "--policy", "hasura-server")
+    assert {e["policy"] for e in json.loads(only.output)["events"]} == {"hasura-server"}
+
+
+def test_audit_of_a_store_reads_it_an_event_at_a_time(tmp_path, audited, monkeypatch):
+    from inspector.store import Store
+
+    events, _ = audited
+    path = tmp_path / "store.json"
+    with Store(path) as store:
+        store.add_events([e.to_dict() for e in events])
+    monkeypatch.setattr(Store, "events", lambda *a, **k: (_ for _ in ()).throw(AssertionError("loaded whole")))
+    result = _cli("audit", str(path), "--key", str(ROOT / "fixtures" / "keys"), "--format", "json",
+                  "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    again = json.loads(result.output)["events"]
+    assert [(e["url"], e["verdict"]) for e in again] == [(e.url, e.verdict) for e in events]

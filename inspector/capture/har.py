@@ -4,12 +4,19 @@ A HAR file is written by a browser from what a page sent: any value in it may be
 Numbers Python cannot hold and lone surrogates do not stop the read (core.decode.load_json);
 an entry that cannot be audited (no request object, a URL that does not parse) is reported to
 the caller's problem sink with the file and the entry's index, and the other entries are read.
+
+The file is read as a stream, one entry at a time (`_entries`): memory holds a block of the
+file and the entry being read, whatever the number of entries. Each entry is parsed by the
+json module's own scanner (`load_json_at`), so a value reads exactly as a whole-file
+`json.loads` read it. (ijson's C backend was measured too: it crashes the interpreter on an
+integer of more than 4,300 digits, a value a hostile HAR may hold; see docs/performance.md.)
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import codecs
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -18,11 +25,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from inspector.core.decode import load_json
-from inspector.core.files import FileTooLarge, read_regular
+from inspector.core.decode import load_json_at
+from inspector.core.files import open_regular
 from inspector.core.observation import Observation
 
-MAX_HAR = 1024 * 1024 * 1024  # a HAR is parsed whole; past this, refused rather than exhaust memory
+MAX_VALUE = 1024 * 1024 * 1024  # characters: one entry (or other value) longer than this is refused
+BLOCK = 1 << 20  # bytes read at a time
+_WS = " \t\n\r"
 
 
 class HarError(ValueError):
@@ -80,24 +89,157 @@ def _status(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and 100 <= value <= 999 else None
 
 
-def read_har(path: Path, session: str, on_problem: Callable[[str], None] | None = None) -> Iterator[Observation]:
-    """The requests and client WebSocket messages of a HAR file; `on_problem` hears of each
-    entry skipped (default: skipped silently)."""
-    try:
-        raw = read_regular(path, MAX_HAR)
-    except FileTooLarge as exc:
-        raise HarError(f"{path}: {exc.size} bytes is larger than the {MAX_HAR} byte limit for HAR files") from None
-    try:
+class _Stream:
+    """The decoded text of a file, a window at a time: `text[pos:]` is what is not yet read."""
+
+    def __init__(self, path: Path, handle: Any) -> None:
+        self.path = path
+        self.handle = handle
+        head = handle.read(4)
         # (json.loads' own choice of encoding: UTF-8 with or without a BOM, UTF-16, UTF-32)
-        data, _issues = load_json(raw.decode(json.detect_encoding(raw)))
-    except RecursionError:
-        raise HarError(f"{path}: not valid JSON (nested too deeply)") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HarError(f"{path}: not valid JSON ({str(exc)[:80]})") from None
-    entries = data.get("log", {}).get("entries") if isinstance(data, dict) and isinstance(data.get("log"), dict) else None
-    if not isinstance(entries, list):
-        raise HarError(f"{path}: not a HAR file (no log.entries)")
-    for index, entry in enumerate(entries):
+        self.decoder = codecs.getincrementaldecoder(json.detect_encoding(head))()
+        self.text = ""
+        self.pos = 0
+        self.dropped = 0  # characters of the file before `text`
+        self.eof = False
+        self._feed(head)
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.text += self.decoder.decode(data, final=not data)
+        except UnicodeDecodeError as exc:
+            raise HarError(f"{self.path}: not valid JSON ({str(exc)[:80]})") from None
+
+    def more(self, size: int = BLOCK) -> bool:
+        """Read `size` bytes more; False at the end of the file."""
+        if self.eof:
+            return False
+        if self.pos > BLOCK:  # what was read is dropped: memory holds a block and the current value
+            self.dropped += self.pos
+            self.text = self.text[self.pos:]
+            self.pos = 0
+        data = self.handle.read(size)
+        self.eof = not data
+        self._feed(data)
+        return True
+
+    def peek(self) -> str:
+        """The next character that is not white space ("" at the end), left unread."""
+        while True:
+            text, pos = self.text, self.pos
+            while pos < len(text) and text[pos] in _WS:
+                pos += 1
+            self.pos = pos
+            if pos < len(text):
+                return text[pos]
+            if not self.more():
+                return ""
+
+    def expect(self, chars: str) -> str:
+        """Read one of `chars` (after white space); HarError otherwise."""
+        char = self.peek()
+        if not char or char not in chars:
+            found = f"{char!r}" if char else "the end of the file"
+            raise HarError(f"{self.path}: not valid JSON (expecting {' or '.join(map(repr, chars))}, "
+                           f"found {found} at character {self.dropped + self.pos})")
+        self.pos += 1
+        return char
+
+    def value(self, what: str) -> Any:
+        """The JSON value that starts here, read whole (a window grown until it holds it)."""
+        self.peek()
+        while True:
+            start = self.pos
+            try:
+                value, end, _issues = load_json_at(self.text, start)
+            except RecursionError:
+                raise HarError(f"{self.path}: not valid JSON ({what} nested too deeply)") from None
+            except json.JSONDecodeError as exc:
+                # Cut off by the window's end (an unterminated string reports where it starts),
+                # or an error in the text itself: only the end of the file tells them apart.
+                near_end = exc.pos >= len(self.text) - 16 or exc.msg.startswith("Unterminated string")
+                if not near_end or not self._grow(start, what):
+                    raise HarError(f"{self.path}: not valid JSON ({exc.msg} at character "
+                                   f"{self.dropped + exc.pos})") from None
+                continue
+            except ValueError as exc:
+                raise HarError(f"{self.path}: not valid JSON ({str(exc)[:80]})") from None
+            if end >= len(self.text) and self._grow(start, what):
+                continue  # a number may go on in the next block
+            self.pos = end
+            return value
+
+    def _grow(self, start: int, what: str) -> bool:
+        """Read more for the value at `start` (as much again as it has: a long value is parsed
+        a few times, not once per block); False at the end of the file."""
+        have = len(self.text) - start
+        if have > MAX_VALUE:
+            raise HarError(f"{self.path}: {what} is longer than {MAX_VALUE} characters; not read")
+        return self.more(max(BLOCK, have))
+
+    def end(self) -> None:
+        """Nothing but white space is left; HarError otherwise."""
+        if self.peek():
+            raise HarError(f"{self.path}: not valid JSON (text after the document at character "
+                           f"{self.dropped + self.pos})")
+
+
+def _entries(path: Path) -> Iterator[Any]:
+    """The values of `log.entries`, one at a time; HarError for a file that is no HAR.
+
+    Any other member (`pages`, `creator`, …) is read and dropped. Every `entries` array of every
+    `log` object is read, in file order (json.loads kept only the last of duplicate names)."""
+    with open_regular(path) as handle:
+        stream = _Stream(path, handle)
+        found = False
+        if stream.peek() != "{":
+            stream.value("the document")  # JSON, but not an object: no HAR
+            stream.end()
+            raise HarError(f"{path}: not a HAR file (no log.entries)")
+        for key in _members(stream, "the document"):
+            if key != "log" or stream.peek() != "{":
+                stream.value(f"member {key[:40]!r}")
+                continue
+            for name in _members(stream, "log"):
+                if name != "entries" or stream.peek() != "[":
+                    stream.value(f"log member {name[:40]!r}")
+                    continue
+                found = True
+                stream.expect("[")
+                if stream.peek() == "]":
+                    stream.pos += 1
+                    continue
+                index = 0
+                while True:
+                    yield stream.value(f"entry #{index}")
+                    index += 1
+                    if stream.expect(",]") == "]":
+                        break
+        stream.end()
+        if not found:
+            raise HarError(f"{path}: not a HAR file (no log.entries)")
+
+
+def _members(stream: _Stream, what: str) -> Iterator[str]:
+    """The member names of the object that starts here, each followed by its unread value."""
+    stream.expect("{")
+    if stream.peek() == "}":
+        stream.pos += 1
+        return
+    while True:
+        if stream.peek() != '"':
+            stream.expect('"')
+        key = stream.value(f"a member name of {what}")
+        stream.expect(":")
+        yield key
+        if stream.expect(",}") == "}":
+            return
+
+
+def read_har(path: Path, session: str, on_problem: Callable[[str], None] | None = None) -> Iterator[Observation]:
+    """The requests and client WebSocket messages of a HAR file, read as a stream; `on_problem`
+    hears of each entry skipped (default: skipped silently)."""
+    for index, entry in enumerate(_entries(path)):
         if not isinstance(entry, dict) or not isinstance(entry.get("request"), dict):
             if on_problem is not None:
                 on_problem(f"{path.name}#{index}: not a HAR entry (no request object); skipped")

@@ -17,20 +17,25 @@ def read_store_events(path: Path, session: str) -> Iterator[Observation]:
     from inspector.store import Store, StoreError
 
     try:
-        store = Store(path, readonly=True)
+        # Lazily: an id and a file offset per event in memory, each event read as it is audited.
+        store = Store(path, readonly=True, lazy_events=True)
     except StoreError as exc:
         raise CaptureError(str(exc)) from None
+    total = usable = 0
     try:
-        events = store.events()
+        for event in store.iter_events(store.event_ids()):
+            if event is None:
+                continue
+            total += 1
+            obs = observation_from_event(event)
+            if obs is None:
+                continue
+            usable += 1
+            yield obs
+    except StoreError as exc:
+        raise CaptureError(str(exc)) from None
     finally:
         store.close()
-    usable = 0
-    for event in events:
-        obs = observation_from_event(event)
-        if obs is None:
-            continue
-        usable += 1
-        yield obs
-    if events and not usable:
+    if total and not usable:
         raise CaptureError(f"{path}: no stored event kept its request body whole (redacted or truncated); "
                            f"use `telemetry-inspector report --store {path}`")

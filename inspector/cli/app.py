@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TextIO
 
 import click
 
@@ -52,6 +52,19 @@ class App:
 
         try:
             write_private(output, text)
+        except OSError as exc:
+            raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
+
+    def write_report_stream(self, output: Path | None, make: Callable[[TextIO], None]) -> None:
+        """A report that `make` writes as it goes (a stream of events), to `output` (mode 0600)
+        or stdout once complete; nothing is written if `make` raises."""
+        from inspector.report.files import write_held
+
+        if output is None:
+            write_held(make, None, lambda chunk: click.echo(chunk, nl=False))
+            return
+        try:
+            write_held(make, output, click.echo)
         except OSError as exc:
             raise InputError(f"cannot write {output}: {exc.strerror or exc}") from None
 

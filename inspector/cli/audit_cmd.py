@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
@@ -13,6 +14,21 @@ from inspector.cli.options import key_options, policy_options
 from inspector.core.event import Event
 from inspector.core.findings import SEVERITY_RANK
 from inspector.core.textsafe import safe_line
+
+
+class Seen:
+    """Counts the events on their way to the report, and whether one reached --fail-on."""
+
+    def __init__(self, threshold: int | None) -> None:
+        self.threshold = threshold
+        self.events = 0
+        self.failed = False
+
+    def __call__(self, event: Event) -> Event:
+        self.events += 1
+        if self.threshold is not None and not self.failed:
+            self.failed = any(SEVERITY_RANK[f.severity] >= self.threshold for f in event.findings)
+        return event
 
 
 @click.command()
@@ -35,30 +51,30 @@ def audit(app: App, captures: tuple[Path, ...], policies: tuple[str, ...], polic
     """
     from inspector.capture.load import CaptureError, load_capture
     from inspector.core.pipeline import Pipeline
-    from inspector.report.render import render
+    from inspector.core.redact import redact_event
+    from inspector.report import formats
 
     catalogue, selected = app.catalogue(policies, policy_dirs, no_builtin)
     keyring = app.keyring(keys)
     pipeline = Pipeline(catalogue, keyring)
     forced = selected[0] if len(selected) == 1 else None
-    events: list[Event] = []
-    for capture in captures:
-        try:
-            for obs in load_capture(capture):
-                use = forced if forced is not None and obs.url.startswith("file:") else None
-                events.append(pipeline.process(obs, policy=use))
-        except CaptureError as exc:
-            raise InputError(str(exc)) from None
-    if redact:
-        from inspector.core.redact import redact_event
-        events = [redact_event(e) for e in events]
-    text = render(events, catalogue, fmt, [str(c) for c in captures])
+    seen = Seen(SEVERITY_RANK[fail_on] if fail_on != "never" else None)
+
+    def events() -> Iterator[Event]:
+        # One request at a time from capture to report: memory holds no list of events.
+        for capture in captures:
+            try:
+                for obs in load_capture(capture):
+                    use = forced if forced is not None and obs.url.startswith("file:") else None
+                    event = pipeline.process(obs, policy=use)
+                    yield seen(redact_event(event) if redact else event)
+            except CaptureError as exc:
+                raise InputError(str(exc)) from None
+
+    report = formats.get(fmt)
+    app.write_report_stream(output, lambda out: report.write(events(), catalogue, [str(c) for c in captures], out))
     if output:
-        app.write_report(output, text)
-        app.echo(safe_line(f"wrote {fmt} report of {len(events)} events to {output}"), err=True)
-    else:
-        app.echo(text, nl=False)
-    if fail_on != "never":
-        threshold = SEVERITY_RANK[fail_on]
-        if any(SEVERITY_RANK[f.severity] >= threshold for e in events for f in e.findings):
-            sys.exit(EXIT_FINDINGS)
+        app.echo(safe_line(f"wrote {fmt} report of {seen.events} events to {output}"), err=True)
+    if seen.failed:
+        sys.exit(EXIT_FINDINGS)
+

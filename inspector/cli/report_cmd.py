@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import click
 
 from inspector.cli.app import App, pass_app
-from inspector.cli.errors import EXIT_FINDINGS
+from inspector.cli.audit_cmd import Seen
+from inspector.cli.errors import EXIT_FINDINGS, InputError
 from inspector.cli.options import store_option
 from inspector.core.findings import SEVERITY_RANK
 
@@ -26,31 +28,38 @@ from inspector.core.findings import SEVERITY_RANK
 def report(app: App, store_path: Path | None, fmt: str, output: Path | None, fail_on: str,
            policy_filter: tuple[str, ...], vendor_filter: tuple[str, ...], redact: bool) -> None:
     """The audit report of a store."""
-    from inspector.core.event import event_from_dict
+    from inspector.core.event import Event, event_from_dict
     from inspector.core.redact import redact_event
-    from inspector.report.render import render
+    from inspector.report import formats
+    from inspector.store import StoreError
 
-    store = app.open_store(store_path, readonly=True)
+    # Lazily: memory holds an id and a file offset per event, each event read as the report
+    # is written (in large sequential blocks), never the store's events all at once.
+    store = app.open_store(store_path, readonly=True, lazy_events=True)
+    wanted = {v.lower() for v in vendor_filter}
+    seen = Seen(SEVERITY_RANK[fail_on] if fail_on != "never" else None)
+
+    def events() -> Iterator[Event]:
+        for row in store.iter_events(store.event_ids()):
+            if row is None:
+                continue
+            event = event_from_dict(row)
+            if policy_filter and event.policy not in policy_filter:
+                continue
+            if vendor_filter and (event.vendor or "").lower() not in wanted:
+                continue
+            yield seen(redact_event(event) if redact else event)
+
+    catalogue, _ = app.catalogue()
+    report = formats.get(fmt)
     try:
-        rows = store.events()
+        app.write_report_stream(output, lambda out: report.write(events(), catalogue,
+                                                                 [str(app.store_path(store_path))], out))
+    except StoreError as exc:
+        raise InputError(str(exc)) from None
     finally:
         store.close()
-    events = [event_from_dict(r) for r in rows]
-    if policy_filter:
-        events = [e for e in events if e.policy in policy_filter]
-    if vendor_filter:
-        wanted = {v.lower() for v in vendor_filter}
-        events = [e for e in events if (e.vendor or "").lower() in wanted]
-    if redact:
-        events = [redact_event(e) for e in events]
-    catalogue, _ = app.catalogue()
-    text = render(events, catalogue, fmt, [str(app.store_path(store_path))])
     if output:
-        app.write_report(output, text)  # mode 0600: the report holds captured data
-        app.echo(f"wrote {fmt} report of {len(events)} events to {output}", err=True)
-    else:
-        app.echo(text, nl=False)
-    if fail_on != "never":
-        threshold = SEVERITY_RANK[fail_on]
-        if any(SEVERITY_RANK[f.severity] >= threshold for e in events for f in e.findings):
-            sys.exit(EXIT_FINDINGS)
+        app.echo(f"wrote {fmt} report of {seen.events} events to {output}", err=True)
+    if seen.failed:
+        sys.exit(EXIT_FINDINGS)

@@ -18,7 +18,7 @@ from inspector.core.decode import registry as _registry
 from inspector.core.decode.decoder import Decoder, inflate
 from inspector.core.decode.jsontext import _LONE_SURROGATE as _LONE_SURROGATE
 from inspector.core.decode.jsontext import _SURROGATE_ESCAPE as _SURROGATE_ESCAPE
-from inspector.core.decode.jsontext import load_json, parse_json
+from inspector.core.decode.jsontext import load_json, load_json_at, parse_json
 from inspector.core.decode.layers.form import _FORM_RE as _FORM_RE
 from inspector.core.decode.layers.json import _NUMBER_START as _NUMBER_START
 from inspector.core.decode.model import DEFAULT_LIMITS, Budget, Decoded, Issue, Layer, Limits, Stop
@@ -33,6 +33,7 @@ _registry.load()  # every layer registered before anyone decodes or asks for a s
 # tests/test_budgets.py checks every pattern of this package for linear-time matching.
 __all__ = [
     "DEFAULT_LIMITS", "DONE", "Budget", "DecodeLayer", "Decoded", "Decoder", "Issue", "Layer", "Limits", "Round",
-    "Stop", "all_layers", "encodings", "inflate", "load_json", "parse_json", "raw_query_param", "raw_query_params",
+    "Stop", "all_layers", "encodings", "inflate", "load_json", "load_json_at", "parse_json", "raw_query_param",
+    "raw_query_params",
     "register", "unregister",
 ]

@@ -162,6 +162,25 @@ def load_json(text: str) -> tuple[Any, list[Issue]]:
     return _settle(value)
 
 
+def load_json_at(text: str, start: int = 0) -> tuple[Any, int, list[Issue]]:
+    """`load_json` of the value that starts at `text[start]` and is followed by more text: the
+    value, the index just past it, its issues (a streamed file read one value at a time).
+    Raises json.JSONDecodeError (a ValueError) for text that is not JSON there, RecursionError
+    for deep nesting."""
+    before = next(_KEPT)
+    try:
+        value, end = _JSON.raw_decode(text, start)
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise
+        value, end = _JSON_LONG_INTS.raw_decode(text, start)
+    kept = next(_KEPT) - before > 1
+    if not kept and (text.find("\\u", start, end) < 0 or _SURROGATE_ESCAPE.search(text, start, end) is None):
+        return value, end, []
+    value, issues = _settle(value)
+    return value, end, issues
+
+
 def parse_json(text: str, limits: Limits) -> tuple[Any, list[Issue]]:
     """`load_json`, bounded in nesting depth: the value and its issues."""
     try:
