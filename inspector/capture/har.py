@@ -245,7 +245,8 @@ def read_har(path: Path, session: str, on_problem: Callable[[str], None] | None 
                 on_problem(f"{path.name}#{index}: not a HAR entry (no request object); skipped")
             continue
         request = entry["request"]
-        response = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+        given = entry.get("response")
+        response: dict[str, Any] = given if isinstance(given, dict) else {}
         url = str(request.get("url", ""))
         problem = _url_problem(url)
         if problem:

@@ -45,6 +45,7 @@ def run(app: App, config: ProxyConfig, demo: bool) -> None:
     try:
         # Listening before the UI is drawn: a port in use is one line and exit 2, not an empty UI
         error = runner.start()
+        code: int | None
         if error is not None:
             ui.proxy_error = error
             code = EXIT_INPUT

@@ -22,7 +22,7 @@ class EmbeddedRunner:
     sending then)."""
 
     def __init__(self, settings: ProxySettings, addon: TelemetryInspector,
-                 on_ready: Callable[[Addresses], None] | None = None) -> None:
+                 on_ready: Callable[[Addresses], object] | None = None) -> None:
         self.settings = settings
         self.addon = addon
         self.on_ready = on_ready

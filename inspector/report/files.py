@@ -49,7 +49,8 @@ class HeldReport:
 
     def __init__(self) -> None:
         self._raw = tempfile.TemporaryFile(prefix="ti-report-")  # noqa: SIM115 - closed by close()
-        self.text: TextIO = io.TextIOWrapper(self._raw, newline="", write_through=False, **ENCODING)
+        self.text: TextIO = io.TextIOWrapper(self._raw, encoding=ENCODING["encoding"], errors=ENCODING["errors"],
+                                             newline="", write_through=False)
 
     def __enter__(self) -> HeldReport:
         return self
