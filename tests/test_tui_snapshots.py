@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from conftest import KEYS
 
+from inspector.core.actions import LocalAnswer, block_answer
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
 from inspector.emit.channels import observation_of, wire_requests
@@ -44,7 +45,13 @@ def events() -> list[dict]:
         for obs in observation_of(request):
             clock += 1.5
             action = "block" if request.channel == "hasura-cli" else "allow"
-            event = pipeline.process(replace(obs, timestamp=clock), action=action).to_dict()
+            # the answer the client got: the inspector's own when blocked, else the server's
+            answer = block_answer() if action == "block" else LocalAnswer(
+                200, (("Content-Type", "application/json"), ("Date", "Sat, 21 Nov 2026 08:00:00 GMT")),
+                b'{"status":"ok"}')
+            obs = replace(obs, timestamp=clock, response_status=answer.status, response_headers=answer.headers,
+                          response_body=answer.body, response_local=action == "block")
+            event = pipeline.process(obs, action=action).to_dict()
             rows.append(event)
     return rows
 
@@ -83,6 +90,32 @@ def test_vendors_view_and_help(snap_compare, size, screen, key):
         await fill(pilot)
         await pilot.press(key)
         await pilot.pause()
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_vendors_drill_down(snap_compare, size):
+    """Enter on a policy of the vendors view: its fields never seen, the undeclared ones, its claims."""
+    async def run_before(pilot) -> None:
+        await fill(pilot)
+        await pilot.press("v")
+        await pilot.pause()
+        table = pilot.app.screen.query_one("#vendors-table")
+        table.move_cursor(row=table.get_row_index("hasura-console"))
+        await pilot.press("enter")
+        await pilot.pause()
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_request_tab_of_a_blocked_request(snap_compare, size):
+    """The Request tab of a blocked request: the request, then the answer the inspector gave."""
+    async def run_before(pilot) -> None:
+        await fill(pilot)
+        await pilot.press("home", *["down"] * 6)  # a blocked hasura-cli request
+        pilot.app.query_one(DetailPane).active = "tab-request"
+        await pilot.pause()
+        assert pilot.app.selected()["action"] == "block"
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 

@@ -298,3 +298,161 @@ async def test_a_rule_set_before_anything_was_recorded_creates_the_store(catalog
         assert path.exists()
     with Store(path, readonly=True) as store:
         assert store.rules()[0]["target"] == "t.demo.example"
+
+
+async def test_the_request_tab_shows_the_response_and_a_sinkholed_requests_local_answer(tmp_path, upstream):
+    """Live: the server's answer to an allowed request; the inspector's own to a sinkholed one."""
+    from test_tui_live import make_app, pick, sent, until
+
+    from inspector.tui.detail import DetailPane
+    app = make_app(tmp_path, upstream)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: app.runner.listen_addrs)
+            usage = pick("appsmith-server-usage")
+            assert await sent(app, usage) == 200
+            await until(pilot, lambda: len(app.feed.all) == 1)
+            app.query_one(DetailPane).active = "tab-request"
+            await pilot.pause()
+            shown = str(app.query_one("#request-text").render())
+            assert "Response 200 — from the server" in shown and "response: 200 from the server" in shown, shown
+            stored = app.store.get_event(app.feed.ids[0])["response"]
+            assert stored["status"] == 200 and not stored["local"] and stored["headers"]
+            assert stored["body_size"] == len(stored.get("body_text", "")) or stored["body_truncated"]
+            await pilot.press("s")  # sinkhole the policy: the next request is answered here
+            await pilot.pause()
+            before = upstream.count()
+            assert await sent(app, usage) == 200
+            await until(pilot, lambda: len(app.feed.all) == 2)
+            assert upstream.count() == before  # nothing reached the server
+            await pilot.press("end")
+            await pilot.pause()
+            shown = str(app.query_one("#request-text").render())
+            assert "the inspector's local answer (sinkhole): nothing reached the server" in shown, shown
+            assert "X-Telemetry-Inspector: sinkhole" in shown
+            event = app.selected()
+            assert event["response"]["local"] and event["response"]["status"] == 200
+            assert "body_text" in event["response"] or "body_base64" in event["response"]
+    finally:
+        app.store.close()
+
+
+# ---------------------------------------------------------------- quotes, containers, the vendors view
+
+
+def demo_events() -> list[dict]:
+    from test_tui_snapshots import events
+    return events()
+
+
+def test_every_builtin_quote_reads_the_same_with_its_cells_apart():
+    from inspector.core.quotes import CELL, readable_quote
+    quotes = []
+    for policy in Catalogue.load().policies:
+        quotes += [c.citation.quote for c in policy.claims if c.citation.quote]
+        quotes += [spec["cite"]["quote"] for spec in policy.declared_paths().values()
+                   if isinstance(spec, dict) and isinstance(spec.get("cite"), dict) and spec["cite"].get("quote")]
+    split = {q: readable_quote(q) for q in quotes if readable_quote(q) != q}
+    assert split  # the flattened Refine v4 table rows
+    for quote, shown in split.items():
+        assert shown.replace(CELL, "") == quote  # display only: the same words, verbatim
+    assert readable_quote("providersboolean[]List of providers used in the project (auth, data, router, live, "
+                          "notification, auditLog, i18n or accessControl)").startswith(
+        "providers │ boolean[] │ List of providers")
+    assert readable_quote("versionstringVersion of the Refine package.") == "version │ string │ Version of the Refine package."
+    for prose in ("The telemetry system does not use cookies.", "| providers | boolean[] | List |", "Stringify"):
+        assert readable_quote(prose) == prose
+
+
+async def test_findings_and_reports_show_a_flattened_table_row_with_its_cells():
+    from inspector.core.event import event_from_dict
+    from inspector.report.render import render
+    catalogue = Catalogue.load()
+    rows = [e for e in demo_events() if e["policy"] == "refine-v4-browser"][:1]
+    app = InspectorApp(catalogue)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.feed.add(rows)
+        app._refresh_list()
+        await pilot.press("2")
+        await pilot.pause()
+        shown = str(app.query_one("#findings-text").render())
+        assert "“providers │ boolean[] │ List of providers used in the project" in shown
+        assert "providersboolean[]" not in shown
+    events = [event_from_dict(e) for e in rows]
+    for fmt in ("text", "markdown", "html"):
+        text = render(events, catalogue, fmt)
+        assert "providers │ boolean[] │ List of providers" in text.replace("\\[\\]", "[]"), fmt
+    assert "providersboolean[]List" in render(events, catalogue, "json")  # machine output: verbatim
+
+
+async def test_a_batch_container_is_shown_as_the_container_it_is():
+    from inspector.core.event import event_from_dict
+    from inspector.report.render import render
+    catalogue = Catalogue.load()
+    rows = [e for e in demo_events() if e["policy"] == "appsmith-server-usage"]
+    assert rows and isinstance(rows[0]["decoded"]["batch"], list)
+    app = InspectorApp(catalogue)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.feed.add(rows)
+        app._refresh_list()
+        await pilot.pause()
+        labels = [str(node.label) for node in app.query_one("#payload-tree").root.children]
+        batch = next(label for label in labels if label.startswith("batch"))
+        assert "container of the items" in batch and "undeclared" not in batch
+        await pilot.press("v")
+        await pilot.pause()
+        table = app.screen.query_one("#vendors-table")
+        table.move_cursor(row=table.get_row_index("appsmith-server-usage"))
+        await pilot.press("enter")
+        await pilot.pause()
+        details = str(app.screen.query_one("#policy-text").render())
+        extra = details.split("Observed fields it does not declare")[1].split("Claims")[0]
+        assert "batch  ▣ container of the items" in extra
+        assert not any(line.strip().startswith("batch ") and "event(s)" in line for line in extra.splitlines())
+    markdown = render([event_from_dict(e) for e in rows], catalogue, "markdown")
+    assert "| `batch` | — | 2 | `[1 items]` | container of the items |" in markdown
+    assert "undeclared, observed |" not in next(line for line in markdown.splitlines() if "`batch`" in line)
+
+
+async def test_vendors_view_drills_into_a_policy_and_lists_host_rules(catalogue):
+    pipe = Pipeline(catalogue)
+    rows = [pixel(pipe, {"version": "1", "count": i}).to_dict() for i in range(4)]
+    rows += [pixel(pipe, {"version": "2", "owner": "dev@example.com", "extra": {"n": k}}).to_dict() for k in range(2)]
+    app = InspectorApp(catalogue)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.feed.add(rows)
+        app._refresh_list()
+        await pilot.pause()
+        await pilot.press("B")  # block the selected event's host
+        await pilot.pause()
+        await pilot.press("v")
+        await pilot.pause()
+        table = app.screen.query_one("#vendors-table")
+        headers = [str(c.label) for c in table.ordered_columns]
+        assert headers == ["policy", "seen", "decl. seen", "undecl.", "rule"]  # what fits 80 columns
+        assert sum(c.get_render_width(table) for c in table.ordered_columns) <= 80
+        cells = dict(zip(headers, table.get_row_at(0), strict=True))
+        assert cells["policy"] == "demo-pixel" and cells["seen"] == "6" and cells["decl. seen"] == "2/2"
+        assert cells["undecl."] == "2" and cells["rule"] == "allow (default)"  # no rule on the policy itself
+        host_row = dict(zip(headers, table.get_row_at(1), strict=True))
+        assert host_row["policy"] == "host t.demo.example" and host_row["rule"] == "block (host rule)"
+        await pilot.press("down", "a")  # allow that host, from the view
+        await pilot.pause()
+        assert app.rules.decide(None, None, "t.demo.example").action == "allow"
+        await pilot.press("up", "enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "PolicyScreen"
+        details = str(app.screen.query_one("#policy-text").render())
+        assert "demo-pixel — Demo: Demo pixel" in details and "seen 6 event(s)" in details
+        assert "Declared fields never seen (0 of 2)" in details
+        extra = details.split("Observed fields it does not declare")[1].split("Claims")[0]
+        assert "owner  2 event(s)  e.g. dev@example.com  ✗ undeclared-field" in extra
+        assert "extra.n  2 event(s)  e.g. 0" in extra
+        assert "no-pii" in details and "✗ broken by 2 finding(s)" in details and "“anonymous”" in details
+        assert "declared-fields" in details
+        await pilot.press("s")  # sinkhole it from the drill-down: the text says so at once
+        await pilot.pause()
+        assert "rule sinkhole" in str(app.screen.query_one("#policy-text").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "sinkhole" in dict(zip(headers, table.get_row_at(0), strict=True))["rule"]

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from mitmproxy import http, io
 from mitmproxy.exceptions import FlowReadException
 
 from inspector.core.enforce import mismatch
+from inspector.core.event import RESPONSE_PREVIEW
 from inspector.core.files import open_regular
 from inspector.core.observation import Observation
 
 
 def header_fields(headers: http.Headers) -> tuple[tuple[str, str], ...]:
     return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields)
+
+
+def response_fields(response: http.Response | None, local: bool = False) -> dict[str, Any]:
+    """The Observation fields of a response: status, headers, its body's first bytes and size
+    (the raw body as sent, never decompressed here: a bomb stays a few bytes)."""
+    if response is None:
+        return {}
+    raw = response.raw_content or b""
+    return {"response_status": response.status_code, "response_headers": header_fields(response.headers),
+            "response_body": raw[:RESPONSE_PREVIEW], "response_size": len(raw), "response_local": local}
 
 
 def flow_names(flow: http.HTTPFlow) -> tuple[tuple[str, str], ...]:
@@ -39,12 +51,9 @@ def request_observation(flow: http.HTTPFlow, session: str = "default", source: s
     agrees with where the proxy connects (or the destination is an address), else the
     destination: an event shows where the request really went."""
     request = flow.request
-    response = flow.response
     return Observation(
         method=request.method.upper(), url=_url(flow, names), headers=header_fields(request.headers),
-        body=request.raw_content or b"", timestamp=request.timestamp_start,
-        response_status=response.status_code if response else None,
-        response_headers=header_fields(response.headers) if response else (),
+        body=request.raw_content or b"", timestamp=request.timestamp_start, **response_fields(flow.response),
         session=session, source=source, names=names)
 
 

@@ -13,6 +13,7 @@ from inspector.core.findings import INFO, SEVERITY_RANK, VIOLATION, WARNING, Fin
 from inspector.core.observation import Observation
 
 BODY_PREVIEW = 4096
+RESPONSE_PREVIEW = 2048  # what an event keeps of a response's body
 
 # Verdicts, most serious first. Each is a word (no colour-only meaning in any UI).
 VERDICTS = ("violation", "warning", "encrypted", "unknown", "error", "clean")
@@ -43,6 +44,7 @@ class Event:
     action_reason: str | None = None  # the rule that decided the action, and why it applied
     collector: str | None = None      # the collector profile the request was sent through
     owner: str | None = None          # the company the host belongs to (the host catalogue), else the vendor
+    response: dict[str, Any] | None = None  # status, headers, a bounded body preview (response_record)
     items: list[dict[str, Any]] = field(default_factory=list)  # its items (collectors.base.Item dicts)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     # Where the store keeps it (set by whoever stored it); not part of the event's JSON.
@@ -81,6 +83,7 @@ class Event:
             "findings": [f.to_dict() for f in self.findings],
             "request": self.request,
             "response_status": self.response_status,
+            "response": self.response,
             "source": self.source,
         }
 
@@ -124,6 +127,22 @@ def request_record(headers: tuple[tuple[str, str], ...], body: bytes) -> dict[st
         "body_truncated": len(body) > BODY_PREVIEW,
         **body_field,
     }
+
+
+def response_record(status: int | None, headers: tuple[tuple[str, str], ...], body: bytes,
+                    size: int | None = None, local: bool = False) -> dict[str, Any] | None:
+    """What an event keeps of the response: status, headers, the first RESPONSE_PREVIEW bytes of
+    its body (as it came: still compressed if it was), and whether the inspector gave it."""
+    if status is None:
+        return None
+    preview = body[:RESPONSE_PREVIEW]
+    size = len(body) if size is None else size
+    try:
+        body_field: dict[str, Any] = {"body_text": preview.decode("utf-8")}
+    except UnicodeDecodeError:
+        body_field = {"body_base64": base64.b64encode(preview).decode("ascii")}
+    return {"status": status, "headers": [[k, v] for k, v in headers], "body_size": size,
+            "body_truncated": size > len(preview), "local": local, **body_field}
 
 
 class Tally:
@@ -205,6 +224,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         action_reason=data.get("action_reason") if isinstance(data.get("action_reason"), str) else None,
         collector=data.get("collector") if isinstance(data.get("collector"), str) else None,
         owner=data.get("owner") if isinstance(data.get("owner"), str) else None,
+        response=data.get("response") if isinstance(data.get("response"), dict) else None,
         items=[i for i in data.get("items") or [] if isinstance(i, dict)] if isinstance(data.get("items"), list) else [],
         id=str(data.get("id") or uuid.uuid4().hex),
     )

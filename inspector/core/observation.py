@@ -22,6 +22,11 @@ class Observation:
     ws_index: int | None = None
     response_status: int | None = None
     response_headers: tuple[tuple[str, str], ...] = ()
+    # The response's first bytes (a preview, at most event.RESPONSE_PREVIEW), its size, and
+    # whether the inspector gave it (a blocked or sinkholed request's local answer).
+    response_body: bytes = b""
+    response_size: int | None = None
+    response_local: bool = False
     session: str = "default"
     source: str = ""  # where it came from, e.g. "capture.har#12"
     # True when the capture tool already removed the Content-Encoding (HAR text bodies).

@@ -21,7 +21,7 @@ from inspector.core.decode import (
 )
 from inspector.core.destination import normalize_host, normalize_path
 from inspector.core.enforce import mismatch
-from inspector.core.event import Event, request_record
+from inspector.core.event import Event, request_record, response_record
 from inspector.core.findings import WARNING, Finding
 from inspector.core.hosts import default as host_catalogue
 from inspector.core.keys import Keyring
@@ -78,6 +78,8 @@ class Pipeline:
             decoded=decoded.value, structured=decoded.structured, jwe=decoded.jwe,
             findings=findings, request=request_record(obs.headers, obs.body),
             source=obs.source, action=action, response_status=obs.response_status,
+            response=response_record(obs.response_status, obs.response_headers, obs.response_body,
+                                     obs.response_size, obs.response_local),
             collector=collector.name if collector else None, items=[item.to_dict() for item in items],
             owner=_owner(obs, policy, collector),
         )

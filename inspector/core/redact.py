@@ -80,4 +80,12 @@ def redact_event(event: Event) -> Event:
     request.pop("body_text", None)
     request.pop("body_base64", None)
     request["body_redacted"] = True
-    return replace(event, decoded=decoded, findings=findings, request=request, url=redact_url(event.url))
+    response = dict(event.response) if event.response else None
+    if response is not None:  # it may echo the request, or set an identifier
+        response["headers"] = [[k, MASK if str(k).lower() in ("set-cookie", "authorization") else v]
+                               for k, v in response.get("headers", [])]
+        response.pop("body_text", None)
+        response.pop("body_base64", None)
+        response["body_redacted"] = True
+    return replace(event, decoded=decoded, findings=findings, request=request, response=response,
+                   url=redact_url(event.url))

@@ -20,7 +20,13 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http, tls
 from mitmproxy.proxy import commands, events, layer, layers, server_hooks
 
-from inspector.capture.mitm import flow_names, header_fields, request_observation, websocket_message_observation
+from inspector.capture.mitm import (
+    flow_names,
+    header_fields,
+    request_observation,
+    response_fields,
+    websocket_message_observation,
+)
 from inspector.core.actions import LocalAnswer, block_answer, sinkhole_answer
 from inspector.core.collectors import Collector
 from inspector.core.decode import Decoder, Limits
@@ -369,8 +375,8 @@ class TelemetryInspector:
             if decision.action == "block" and self.block_mode == "kill":
                 flow.response = None
                 flow.kill()
-            if not is_upgrade:
-                self.worker_submit(obs, decision, policy_id)
+            if not is_upgrade:  # recorded with the answer the client was given here
+                self.worker_submit(_replace(obs, **response_fields(flow.response, local=True)), decision, policy_id)
         elif final:
             # server_connect lets this client's connection to the destination open
             self._approved.add((flow.client_conn.id, flow.request.host, flow.request.port))
@@ -424,8 +430,7 @@ class TelemetryInspector:
         if pending is not None:
             obs, decision, policy_id = pending
             if flow.response is not None:  # the request as seen in the request hook, plus the answer
-                obs = _replace(obs, response_status=flow.response.status_code,
-                               response_headers=header_fields(flow.response.headers))
+                obs = _replace(obs, **response_fields(flow.response))
             self.worker_submit(obs, decision, policy_id)
 
     def error(self, flow: http.HTTPFlow) -> None:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from inspector.core.findings import Finding
+from inspector.core.quotes import readable_quote
 from inspector.core.textsafe import safe_json
 
 BADGES = {"violation": "✗ violation", "warning": "! warning", "encrypted": "🔒 encrypted",
@@ -30,7 +31,7 @@ def claim_line(finding: Finding) -> str:
     if not finding.claim:
         return ""
     c = finding.claim.citation
-    quote = f"“{c.quote}”" if c.quote else ""
+    quote = f"“{readable_quote(c.quote)}”" if c.quote else ""  # a flattened table row's cells apart
     where = c.short()
     return f"{quote} — {where}".strip(" —") if quote or where else ""
 

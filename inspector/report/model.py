@@ -22,9 +22,12 @@ class FieldRow:
     declared: dict[str, Any] | None
     seen: int = 0
     example: Any = None
+    container: str = ""  # "items" or "root": it holds the declared fields, it is not one (Policy.container_paths)
 
     @property
     def status(self) -> str:
+        if self.container:
+            return "container of the items" if self.container == "items" else "container of the declared fields"
         if self.declared is not None and self.seen:
             return "declared, observed"
         if self.declared is not None:
@@ -112,8 +115,10 @@ class PolicySection:
         self._rows: dict[str, FieldRow] = {}
         self._norm: dict[str, str] = {}  # an observed path → the declared path it counts for
         self._declared = policy.declared_paths() if policy is not None else {}
+        self._containers = policy.container_paths() if policy is not None else {}
         self._items: dict[tuple[str, str], int] = {}
         self._spool = spool if spool is not None else FindingSpool()
+        self.severities = dict.fromkeys(SEVERITY_RANK, 0)  # its findings by severity
         if policy is not None:
             self._rows = {path: FieldRow(path, spec) for path, spec in self._declared.items()}
 
@@ -142,7 +147,7 @@ class PolicySection:
                     norm = norms[path] = _match_declared(path, self._declared)
                 row = rows.get(norm)
                 if row is None:
-                    row = rows[norm] = FieldRow(norm, None)
+                    row = rows[norm] = FieldRow(norm, None, container=self._containers.get(norm, ""))
                 row.seen += 1
                 if row.example is None:
                     row.example = example
@@ -150,6 +155,15 @@ class PolicySection:
             ref = EventRef(event.method, event.url, event.decoding, event.source, event.id)
             for finding in event.findings:
                 self._spool.add(self.key, ref, finding)
+                self.severities[finding.severity] = self.severities.get(finding.severity, 0) + 1
+
+    def field_counts(self) -> tuple[int, int, int]:
+        """(declared fields seen, declared fields never seen, observed fields not declared —
+        containers left out: they hold fields), after `finish`."""
+        seen = sum(1 for row in self.rows if row.declared is not None and row.seen)
+        never = sum(1 for row in self.rows if row.declared is not None and not row.seen)
+        undeclared = sum(1 for row in self.rows if row.declared is None and not row.container)
+        return seen, never, undeclared
 
     def finish(self) -> None:
         """The field table in path order (after the last `add`)."""
@@ -255,3 +269,7 @@ def _match_declared(path: str, declared: dict[str, Any]) -> str:
                 return candidate if re.match("^" + re.escape(candidate).replace(r"\*", r"[^.\[]+") + "$", path) else path
     return path
 
+
+def declared_path(path: str, declared: dict[str, Any]) -> str:
+    """The declared path an observed one counts for (`metrics.cpu` for `metrics.*`), or itself."""
+    return _match_declared(path, declared)

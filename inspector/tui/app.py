@@ -34,7 +34,7 @@ from inspector.tui.detail import DetailPane
 from inspector.tui.event_list import EventList
 from inspector.tui.feed import EventFeed
 from inspector.tui.runner import ProxyRunner
-from inspector.tui.screens import HelpScreen, PromptScreen, VendorsScreen, vendor_rows
+from inspector.tui.screens import HelpScreen, PromptScreen, VendorsScreen, policy_details, vendor_rows
 
 CATCH_UP_SLICE = 0.006  # seconds of counting/filtering between two looks at the input
 
@@ -412,8 +412,15 @@ class InspectorApp(App[int]):
             self.notify(f"still counting the stored events ({self.feed.progress():.0%}): "
                         "reopen the view for the full figures", severity="warning")
         self.push_screen(VendorsScreen(
-            lambda: vendor_rows(self.feed.vendors, self.catalogue, self.rule_for),
-            lambda policy_id, action: self.set_rule(policy_id, "policy", action)))
+            lambda: vendor_rows(self.feed.vendors, self.catalogue, self.rule_for, self.rules.rules),
+            self.set_rule, self.policy_details))
+
+    def policy_details(self, policy_id: str) -> Content | None:
+        """The vendors view's drill-down into one policy."""
+        policy = self.catalogue.get(policy_id)
+        if policy is None:
+            return None
+        return policy_details(policy, self.feed.vendors.seen.get(policy_id), self.rule_for(policy.id, policy.vendor))
 
     def action_tab(self, name: str) -> None:
         self._main(DetailPane).active = f"tab-{name}"

@@ -17,6 +17,7 @@ from textual.content import Content
 from textual.widgets import Static, TabbedContent, TabPane, Tree
 
 from inspector.core.policy import Catalogue
+from inspector.core.quotes import readable_quote
 from inspector.core.textsafe import safe_block, safe_json, safe_line
 
 MARKS = {
@@ -63,6 +64,7 @@ def fill_tree(tree: Tree[Any], event: dict[str, Any], catalogue: Catalogue) -> N
     value = event.get("decoded")
     policy = catalogue.get(event.get("policy") or "")
     declared = set(policy.declared_paths()) if policy else set()
+    containers = policy.container_paths() if policy else {}
     marks = build_marks(event)
     tree.root.set_label(Text("payload" if value is not None else "payload (not decoded)", style="bold"))
 
@@ -78,6 +80,9 @@ def fill_tree(tree: Tree[Any], event: dict[str, Any], catalogue: Catalogue) -> N
             text.append(f"  {word}", style=style)
         if policy and not marks.get(path) and _norm(path) in declared:
             text.append("  ✓ declared", style="green")
+        elif _norm(path) in containers:  # `items:` / `root:`: what holds the fields, not one of them
+            text.append("  ▣ container of the items" if containers[_norm(path)] == "items"
+                        else "  ▣ container of the declared fields", style="cyan")
         return text
 
     budget = [3000]  # bounded: a huge payload must not freeze the UI
@@ -128,7 +133,8 @@ def findings_content(event: dict[str, Any]) -> Content:
             lines.append(Content(f"    evidence: {safe_line(shown[:200])}"))  # text as written, JSON as JSON
         claim = f.get("claim") or {}
         if claim.get("quote"):
-            lines.append(Content.assemble("    ", (f"“{_s(claim['quote'])}”", "italic")))
+            # (a flattened table row of the document shown with its cells apart; the policy cites it verbatim)
+            lines.append(Content.assemble("    ", (f"“{_s(readable_quote(str(claim['quote'])))}”", "italic")))
         where_cited = ", ".join(_s(claim[k]) for k in ("title", "document", "section") if claim.get(k))
         if where_cited:
             lines.append(Content.assemble("    ", (f"— {where_cited}", "dim")))
@@ -206,13 +212,50 @@ def decoding_content(event: dict[str, Any]) -> Content:
     return Content("\n").join(lines)
 
 
+def _body_lines(record: dict[str, Any], limit: int) -> list[Content]:
+    """A request's or response's body preview: text as lines, binary as Base64, or why not."""
+    if "body_text" in record:
+        return [Content(safe_block(str(record["body_text"])[:limit]))]  # a block: its lines stay lines
+    if "body_base64" in record:
+        return [Content("(binary, Base64) " + _s(str(record["body_base64"])[:limit]))]
+    if record.get("body_redacted"):
+        return [Content("(redacted)")]
+    return []
+
+
+def response_content(event: dict[str, Any]) -> list[Content]:
+    """The answer the client got: from the server, or the one the inspector gave (blocked, sinkholed)."""
+    response = event.get("response")
+    if not isinstance(response, dict):
+        status = event.get("response_status")
+        if status:
+            return [Content.styled(f"Response {_s(status)}", "bold"), Content("(headers and body not recorded)")]
+        if event.get("action") == "block":
+            return [Content.styled("Response", "bold"), Content("none: the connection was closed (block mode kill)")]
+        return [Content.styled("Response", "bold"), Content.styled("none recorded", "dim")]
+    who = ("the inspector's local answer (" + _s(event.get("action") or "blocked") + "): nothing reached the server"
+           if response.get("local") else "from the server")
+    lines: list[Content] = [Content.assemble((f"Response {_s(response.get('status', ''))}", "bold"), f" — {who}")]
+    for name, value in response.get("headers", []):
+        lines.append(Content.assemble((_s(name), "bold"), f": {_s(value)}"))
+    size = response.get("body_size", 0)
+    lines.append(Content(f"body: {_s(size)} bytes" + (" (first 2 KiB shown)" if response.get("body_truncated") else "")))
+    lines += _body_lines(response, 2048)
+    return lines
+
+
 def request_content(event: dict[str, Any]) -> Content:
     request = event.get("request", {})
     lines: list[Content] = [Content.styled(f"{_s(event.get('method', ''))} {_s(event.get('url', ''))}", "bold")]
-    if event.get("response_status"):
-        lines.append(Content(f"response: {_s(event['response_status'])}"))
     if event.get("action"):
-        lines.append(Content(f"action: {_s(event['action'])}"))
+        reason = f" ({_s(event['action_reason'])})" if event.get("action_reason") else ""
+        lines.append(Content(f"action: {_s(event['action'])}{reason}"))
+    response = event.get("response")
+    if isinstance(response, dict):  # in one line here, in full below the request
+        size = response.get("body_size", 0)
+        lines.append(Content.assemble("response: ", (f"{_s(response.get('status', ''))}", "bold"),
+                                      " from the inspector: nothing reached the server" if response.get("local")
+                                      else f" from the server, {_s(size)} bytes", " (in full below)"))
     lines.append(Content(""))
     for name, value in request.get("headers", []):
         lines.append(Content.assemble((_s(name), "bold"), f": {_s(value)}"))
@@ -221,12 +264,9 @@ def request_content(event: dict[str, Any]) -> Content:
     lines.append(Content(f"cookies: {_s(', '.join(map(str, cookies))) if cookies else 'none'}"))
     lines.append(Content(f"body: {_s(request.get('body_size', 0))} bytes"
                          + (" (first 4 KiB shown)" if request.get("body_truncated") else "")))
-    if "body_text" in request:
-        lines.append(Content(safe_block(request["body_text"])))  # a block: its lines stay lines
-    elif "body_base64" in request:
-        lines.append(Content("(binary, Base64) " + _s(request["body_base64"][:2000])))
-    elif request.get("body_redacted"):
-        lines.append(Content("(redacted)"))
+    lines += _body_lines(request, 4096)
+    lines.append(Content(""))
+    lines += response_content(event)
     return Content("\n").join(lines)
 
 

@@ -10,8 +10,10 @@ has caught up: the first screen does not wait for it and the UI never stalls on 
 from __future__ import annotations
 
 import json
+import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, overload
 
 from inspector.core.fields import observed_paths
@@ -22,26 +24,76 @@ TALLIED = 4
 PATHS_PER_POLICY = 5000  # observed paths remembered per policy (hostile payloads invent keys)
 
 
+_INDEX = re.compile(r"\[\d+\]")
+EXAMPLE_CHARS = 200  # an example value is kept this long at most
+
+
+def _example(value: Any) -> Any:
+    """An example value as kept per field: a scalar, or its JSON cut short."""
+    if isinstance(value, (dict, list)) or (isinstance(value, str) and len(value) > EXAMPLE_CHARS):
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+        return text[:EXAMPLE_CHARS] + ("…" if len(text) > EXAMPLE_CHARS else "")
+    return value
+
+
+@dataclass
+class PolicyTally:
+    """What the events of one policy showed: counts, fields seen, findings, claims broken."""
+
+    count: int = 0
+    last: float = 0.0
+    fields: dict[str, list[Any]] = field(default_factory=dict)      # observed path → [events, example]
+    undeclared: dict[str, list[Any]] = field(default_factory=dict)  # undeclared-field path → [findings, evidence]
+    broken: dict[str, int] = field(default_factory=dict)            # claim check → findings against it
+    severities: dict[str, int] = field(default_factory=dict)        # finding severity → count
+
+    @property
+    def paths(self) -> set[str]:
+        return set(self.fields)
+
+
 class VendorTally:
-    """Per policy: events seen, paths observed, undeclared paths, last seen."""
+    """Per policy: events seen, the fields observed (with counts and an example), the
+    undeclared ones, the claims their findings break, last seen. Bounded per policy: a hostile
+    payload invents keys."""
 
     def __init__(self) -> None:
-        self.seen: dict[str, dict[str, Any]] = {}
+        self.seen: dict[str, PolicyTally] = {}
 
     def add(self, event: dict[str, Any]) -> None:
         pid = event.get("policy")
-        if not pid:
+        if not pid or not isinstance(pid, str):
             return
         entry = self.seen.get(pid)
         if entry is None:
-            entry = self.seen[pid] = {"count": 0, "paths": set(), "undeclared": set(), "last": 0.0}
-        entry["count"] += 1
-        entry["last"] = max(entry["last"], event.get("time") or 0.0)
-        if isinstance(event.get("decoded"), (dict, list)) and len(entry["paths"]) < PATHS_PER_POLICY:
-            entry["paths"].update(observed_paths(event["decoded"]))
-        for finding in event.get("findings", []):
-            if finding.get("code") == "undeclared-field" and len(entry["undeclared"]) < PATHS_PER_POLICY:
-                entry["undeclared"].add(finding.get("path", ""))
+            entry = self.seen[pid] = PolicyTally()
+        entry.count += 1
+        when = event.get("time")
+        entry.last = max(entry.last, when if isinstance(when, (int, float)) else 0.0)
+        if isinstance(event.get("decoded"), (dict, list)):
+            fields = entry.fields
+            for path, example in observed_paths(event["decoded"]).items():
+                slot = fields.get(path)
+                if slot is not None:
+                    slot[0] += 1
+                elif len(fields) < PATHS_PER_POLICY:
+                    fields[path] = [1, _example(example)]
+        for finding in event.get("findings") or []:
+            if not isinstance(finding, dict):
+                continue
+            severity = str(finding.get("severity") or "info")
+            entry.severities[severity] = entry.severities.get(severity, 0) + 1
+            claim = finding.get("claim")
+            if severity != "info" and isinstance(claim, dict) and claim.get("check"):
+                check = str(claim["check"])
+                entry.broken[check] = entry.broken.get(check, 0) + 1
+            if finding.get("code") == "undeclared-field":
+                path = _INDEX.sub("[]", str(finding.get("path") or ""))
+                slot = entry.undeclared.get(path)
+                if slot is not None:
+                    slot[0] += 1
+                elif len(entry.undeclared) < PATHS_PER_POLICY:
+                    entry.undeclared[path] = [1, _example(finding.get("evidence"))]
 
 
 class Rows(Sequence[dict[str, Any]]):

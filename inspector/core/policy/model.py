@@ -162,6 +162,16 @@ class Policy:
         self._declared_paths = out
         return out
 
+    def container_paths(self) -> dict[str, str]:
+        """The payload paths that hold the declared fields instead of being fields: `items:`
+        (a batch of events) and `root:`, and the objects above them → "items" or "root"."""
+        out: dict[str, str] = {}
+        for kind, base in (("items", self.items), ("root", self.root)):
+            parts = base.split(".") if base else []
+            for k in range(1, len(parts) + 1):
+                out.setdefault(".".join(parts[:k]), kind)
+        return out
+
     def to_summary(self) -> dict[str, Any]:
         return {"id": self.id, "vendor": self.vendor, "product": self.product,
                 "source": self.source.to_dict(), "builtin": self.builtin, "origin": self.origin}
