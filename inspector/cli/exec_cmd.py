@@ -10,7 +10,7 @@ import click
 
 from inspector.cli.app import App, pass_app
 from inspector.cli.errors import InputError, exit_now
-from inspector.cli.options import proxy_options
+from inspector.cli.options import audit_option, proxy_options
 from inspector.proxy.config import DEFAULT_LISTEN, ProxyConfig
 from inspector.proxy.output import log_to_stderr
 
@@ -67,10 +67,11 @@ def ca_bundle(ca_cert: Path, target: Path) -> Path:
 @click.option("--canary-cwd", is_flag=True, help="With --canary: run COMMAND in a canary-named directory.")
 @click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the verification report (.json, .md, else text), mode 0600.")
+@audit_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @pass_app
 def exec_(app: App, config: ProxyConfig, expect_none: bool, quiet: bool, isolate: str, opt_out: bool,
-          compare: bool, canary: bool, canary_cwd: bool, report_path: Path | None,
+          compare: bool, canary: bool, canary_cwd: bool, report_path: Path | None, audit_in: str,
           command: tuple[str, ...]) -> None:
     """Run COMMAND with its traffic routed through the inspector, then summarise its telemetry.
 
@@ -85,6 +86,12 @@ def exec_(app: App, config: ProxyConfig, expect_none: bool, quiet: bool, isolate
         config = replace(config, listen="127.0.0.1:0")  # a free port: exec must not fight a running proxy
     log_to_stderr()
     settings, addon, store = app.build_proxy(config)
+    if audit_in == "process":
+        from inspector.proxy.assemble import audit_in_process
+
+        # The events come back for the summary and the lines; whole when canaries are searched
+        # for in them (their payload and request), else without their payload.
+        audit_in_process(addon, config, store, output=None, events="full" if canary or canary_cwd else "brief")
     options = ExecOptions(expect_none=expect_none, quiet=quiet, isolate=isolate, opt_out=opt_out,
                           compare=compare, canary=canary or canary_cwd, canary_cwd=canary_cwd,
                           report=report_path)

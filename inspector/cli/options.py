@@ -93,3 +93,11 @@ def proxy_options(func: Any) -> Any:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def audit_option(func: Any) -> Any:
+    """--audit process|thread: where a proxy's events are decoded, audited and recorded."""
+    return click.option(
+        "--audit", "audit_in", type=click.Choice(["process", "thread"]), default="process", show_default=True,
+        help="Where events are decoded, audited and recorded: a helper process (the proxy's own process then "
+             "only decides allow/block), or a thread of the proxy's process.")(func)

@@ -6,16 +6,14 @@ import click
 
 from inspector.cli.app import App, pass_app
 from inspector.cli.errors import InputError, exit_now
-from inspector.cli.options import proxy_options
+from inspector.cli.options import audit_option, proxy_options
 from inspector.proxy.config import ProxyConfig
 
 
 @click.command()
 @proxy_options
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per event (as in audit --format json).")
-@click.option("--audit", "audit_in", type=click.Choice(["process", "thread"]), default="process", show_default=True,
-              help="Where events are decoded, audited and recorded: a helper process (the proxy's own "
-                   "process then only decides allow/block), or a thread of the proxy's process.")
+@audit_option
 @pass_app
 def proxy(app: App, config: ProxyConfig, as_json: bool, audit_in: str) -> None:
     """Run the proxy headless: one line per telemetry event. Ctrl-C or SIGTERM stops it."""

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -197,6 +198,15 @@ class Keyring:
         loaded = load_key_file(path)
         self._keys.extend(loaded)
         return len(loaded)
+
+    def add(self, keys: Iterable[LoadedKey]) -> int:
+        """Add keys already loaded (another process's, sent to the audit process); how many."""
+        before = len(self._keys)
+        self._keys.extend(keys)
+        return len(self._keys) - before
+
+    def __iter__(self) -> Iterator[LoadedKey]:
+        return iter(list(self._keys))
 
     def __len__(self) -> int:
         return len(self._keys)

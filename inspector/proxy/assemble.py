@@ -34,11 +34,13 @@ def build_addon(config: ProxyConfig, catalogue: Catalogue, keyring: Keyring, sto
     return addon
 
 
-def audit_in_process(addon: TelemetryInspector, config: ProxyConfig, store: Any, output: str | None) -> None:
+def audit_in_process(addon: TelemetryInspector, config: ProxyConfig, store: Any, output: str | None,
+                     events: str | None = None) -> None:
     """Audit, record and print (`output`: None, "line" or "json") in a child process: the proxy's
-    own process then only decides allow/block (auditproc)."""
+    own process then only decides allow/block (auditproc). `events` ("brief" or "full"): the
+    child sends each event back, and the addon's callbacks get it in this process."""
     audit_in_child(addon, AuditConfig(
         policies=[(p.raw, p.origin, p.builtin) for p in addon.catalogue.policies],
-        key_paths=[str(k) for k in config.key_paths],
+        keys=list(addon.keyring),
         store_path=str(store.path) if store is not None and not store.readonly else None,
-        max_events=config.max_events or None, redact=config.redact, output=output))
+        max_events=config.max_events or None, redact=config.redact, output=output, events=events))

@@ -11,6 +11,13 @@ The request path does not wait for the child: decisions are made in the proxy's 
 anything is queued. If the child dies, its work falls back to a thread in the proxy's process
 (one warning). When the proxy dies, even by kill -9, the child reads the end of its socket,
 finishes what it was sent, and exits.
+
+`exec` and `run` audit here too, and still see every event in their own process: with
+`AuditConfig.events` the child sends each batch's events back with its counts (`brief`: what a
+summary or a list line needs, without the payload and request; `full`: the event's whole dict),
+and the proxy's process hands them to the addon's callbacks (exec's summary and canary search,
+the TUI's live list) on a thread of its own. Keys loaded later in the proxy's process (the TUI's
+"load key") are sent to the child before the next batch.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from inspector.core.event import Event, event_from_dict
+from inspector.core.keys import LoadedKey
 from inspector.proxy.addon import TelemetryInspector
 from inspector.proxy.output import event_printer, log_to_stderr
 from inspector.proxy.worker import Worker
@@ -39,12 +48,35 @@ class AuditConfig:
     """What the child needs to audit as the proxy would (sent pickled as its first message)."""
 
     policies: list[tuple[dict[str, Any], str, bool]]   # (data, origin, builtin) of each policy
-    key_paths: list[str] = field(default_factory=list)  # the child loads the keys itself
+    keys: list[LoadedKey] = field(default_factory=list)  # the proxy's keyring (--key, $TELEMETRY_INSPECTOR_KEYS)
     store_path: str | None = None
     max_events: int | None = None
     redact: bool = False
     session: str = "default"
     output: str | None = None                            # None, "line" or "json": print each event
+    events: str | None = None                            # None, "brief" or "full": send each event back
+
+
+# What a brief event leaves out: the payload and the request (a list line, a verdict, a summary
+# by channel need none of them), most of an event's size.
+_BULK = ("decoded", "layers", "jwe", "request")
+
+
+def _sent(event: Event, how: str) -> dict[str, Any]:
+    doc = event.to_dict()
+    if how == "brief":
+        for name in _BULK:
+            doc.pop(name, None)
+    if event.store_id is not None:
+        doc["doc_id"] = event.store_id
+    return doc
+
+
+def _received(doc: dict[str, Any]) -> Event:
+    event = event_from_dict(doc)
+    doc_id = doc.get("doc_id")
+    event.store_id = doc_id if isinstance(doc_id, int) else None
+    return event
 
 
 class AuditProcess(Worker):
@@ -61,6 +93,7 @@ class AuditProcess(Worker):
         self._local = 0      # done by the fallback worker
         self._lock = threading.Lock()
         self._fallback: Worker | None = None
+        self._keys_sent = len(config.keys)
         ours, theirs = socket.socketpair()
         self.conn = Connection(ours.detach())
         self.child: subprocess.Popen[bytes] | None = None
@@ -83,6 +116,10 @@ class AuditProcess(Worker):
     def _process(self, batch: list[Any]) -> None:
         if self._fallback is None:
             try:
+                keys = list(self.addon.keyring)
+                if len(keys) > self._keys_sent:  # loaded since (the TUI): the child decrypts with them too
+                    self.conn.send_bytes(pickle.dumps(("keys", keys[self._keys_sent:]), protocol=pickle.HIGHEST_PROTOCOL))
+                    self._keys_sent = len(keys)
                 self.conn.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
                 with self._lock:
                     self.sent += len(batch)
@@ -103,17 +140,26 @@ class AuditProcess(Worker):
     def _receive(self) -> None:
         while True:
             try:
-                processed, stats = self.conn.recv()
+                processed, stats, docs = self.conn.recv()
             except (EOFError, OSError):
                 break
             with self.addon._stats_lock:
                 self.addon.stats.update(stats)
+            for doc in docs or ():  # before the ack: idle means every callback has run
+                self._call_back(_received(doc))
             self._acked = processed
         if not self.stopping.is_set():
             status = self.child.poll() if self.child is not None else None
             self._fall_back(f"the audit process ended (exit status {status})")
             with self._lock:
                 self._acked = self.sent  # what it had not acknowledged is lost with it
+
+    def _call_back(self, event: Event) -> None:
+        for callback in list(self.addon.callbacks):
+            try:
+                callback(event)
+            except Exception:
+                log.exception("telemetry-inspector: event callback failed")
 
     def run(self) -> None:
         try:
@@ -158,7 +204,7 @@ def _child(fd: int) -> int:
     conn = Connection(fd)
     config: AuditConfig = conn.recv()
     catalogue = Catalogue([policy_from_data(data, origin, builtin) for data, origin, builtin in config.policies])
-    keyring = Keyring.from_paths([Path(p) for p in config.key_paths])
+    keyring = Keyring(list(config.keys))
     store = None
     if config.store_path:
         try:
@@ -167,6 +213,9 @@ def _child(fd: int) -> int:
         except StoreError as exc:
             log.error("telemetry-inspector: audit process: %s", exc)
     callbacks = [event_printer(config.output == "json")] if config.output else []
+    outbox: list[Event] = []
+    if config.events:
+        callbacks.append(outbox.append)  # (after the store write: each has its store id)
     addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=callbacks)
     addon.redact = config.redact
     addon.session = config.session
@@ -185,9 +234,14 @@ def _child(fd: int) -> int:
                 break  # the proxy is gone (even kill -9): what it sent has been handled
             if batch is None:
                 break
+            if isinstance(batch, tuple) and batch[0] == "keys":
+                keyring.add(batch[1])
+                continue
             worker._process(batch)
+            docs = [_sent(e, config.events) for e in outbox] if config.events else None
+            outbox.clear()
             try:
-                conn.send((worker.processed, dict(addon.stats)))
+                conn.send((worker.processed, dict(addon.stats), docs))
             except (OSError, ValueError):
                 pass  # the proxy is gone; keep recording what is still in the socket
     finally:

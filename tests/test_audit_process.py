@@ -1,0 +1,131 @@
+"""The audit process as `exec` and `run` use it: the events come back to the proxy's process.
+
+A real child process (`python -m inspector.proxy.auditproc`), fed as the addon's hooks feed it;
+the proxy's process gets each event through the addon's callbacks, brief (no payload) or whole,
+with its store id, and keys loaded after the start (the TUI's "load key") reach the child.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from inspector.core.keys import Keyring
+from inspector.core.policy import Catalogue
+from inspector.core.rules import Decision
+from inspector.emit.channels import observation_of, wire_requests
+from inspector.proxy.addon import TelemetryInspector
+from inspector.proxy.assemble import audit_in_process
+from inspector.proxy.config import ProxyConfig
+from inspector.store import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+KEYS = ROOT / "fixtures" / "keys"
+
+
+class Seen:
+    """An addon callback: the events it was given, and on which thread."""
+
+    def __init__(self) -> None:
+        self.events: list = []
+        self.threads: set[str] = set()
+
+    def __call__(self, event) -> None:
+        self.events.append(event)
+        self.threads.add(threading.current_thread().name)
+
+
+def _addon(tmp_path: Path, events: str, keyring: Keyring) -> tuple[TelemetryInspector, Seen, Store]:
+    store = Store(tmp_path / "store.json", keep_events=False)
+    seen = Seen()
+    addon = TelemetryInspector(Catalogue.load(), keyring, store=store, callbacks=[seen])
+    audit_in_process(addon, ProxyConfig(), store, output=None, events=events)
+    addon.start()
+    return addon, seen, store
+
+
+def _submit(addon: TelemetryInspector, channel: str, name: str = "") -> int:
+    requests = [r for r in wire_requests(KEYS) if r.channel == channel and name in ("", r.name) and not r.ws_messages]
+    count = 0
+    for request in requests:
+        for obs in observation_of(request):
+            addon.worker_submit(obs, Decision("sinkhole", None, "test"), None)
+            count += 1
+    return count
+
+
+@pytest.mark.parametrize("how", ["brief", "full"])
+def test_events_audited_in_the_child_come_back_to_the_callbacks(tmp_path, how):
+    addon, seen, store = _addon(tmp_path, how, Keyring.from_paths([KEYS]))
+    try:
+        sent = _submit(addon, "hasura-server") + _submit(addon, "refine-v4-browser")
+        assert addon.wait_idle(20)
+        assert addon.worker.child is not None and addon.worker.child.poll() is None  # audited there
+        assert len(seen.events) == sent >= 2
+        assert seen.threads == {"telemetry-inspector-audit-acks"}  # not the feeder, not the event loop
+        for event in seen.events:
+            assert event.policy in ("hasura-server", "refine-v4-browser")
+            assert event.action == "sinkhole" and event.action_reason == "default: test"
+            assert event.verdict in ("clean", "warning", "violation")
+            assert event.store_id is not None  # recorded by the child first
+            if how == "full":
+                assert isinstance(event.decoded, dict) and event.request["headers"]
+            else:  # what a line and a summary need, not the payload
+                assert event.decoded is None and event.request == {} and event.findings is not None
+        assert addon.stats["events"] == sent and addon.stats["sinkholed"] == sent
+    finally:
+        addon.stop()
+        store.close()
+    with Store(tmp_path / "store.json", readonly=True) as stored:
+        assert [e["doc_id"] for e in stored.events()] == [e.store_id for e in seen.events]
+        assert all(isinstance(e["decoded"], dict) for e in stored.events())  # the store keeps it all
+
+
+def test_keys_loaded_after_the_start_reach_the_child(tmp_path):
+    addon, seen, store = _addon(tmp_path, "brief", Keyring())
+    try:
+        first = _submit(addon, "refine-v3-browser", "jwe")
+        assert first and addon.wait_idle(20)
+        assert {e.verdict for e in seen.events} == {"encrypted"}
+        added = addon.keyring.add_path(KEYS)  # as the TUI's "load key" does
+        assert added
+        time.sleep(0.1)
+        second = _submit(addon, "refine-v3-browser", "jwe")
+        assert addon.wait_idle(20)
+        later = seen.events[first:]
+        assert len(later) == second
+        assert all(e.verdict != "encrypted" and "json" in e.decoding for e in later), [e.decoding for e in later]
+    finally:
+        addon.stop()
+        store.close()
+
+
+CHILDREN = """
+import os, pathlib, time
+parent = os.getppid()
+time.sleep(1.0)  # the proxy started its audit process as it started listening
+kids = []
+for task in pathlib.Path(f"/proc/{parent}/task").iterdir():
+    kids += (task / "children").read_text().split()
+cmdlines = [pathlib.Path(f"/proc/{k}/cmdline").read_bytes() for k in kids if k != str(os.getpid())]
+print("audit child:", any(b"inspector.proxy.auditproc" in c for c in cmdlines))
+"""
+
+
+@pytest.mark.parametrize("audit_in", ["process", "thread"])
+def test_exec_audits_in_a_helper_process_unless_told_otherwise(tmp_path, audit_in):
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    args = [sys.executable, "-m", "inspector", "exec", "--isolate", "off", "--store", str(tmp_path / "s.json"),
+            "--confdir", str(tmp_path / "mitmproxy")] + (["--audit", audit_in] if audit_in == "thread" else []) + \
+        ["--", sys.executable, "-c", CHILDREN]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=60, env=cli_env(), cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert f"audit child: {audit_in == 'process'}" in result.stdout
+    assert "0 telemetry event(s)" in result.stderr
