@@ -129,3 +129,41 @@ def test_exec_audits_in_a_helper_process_unless_told_otherwise(tmp_path, audit_i
     assert result.returncode == 0, result.stderr
     assert f"audit child: {audit_in == 'process'}" in result.stdout
     assert "0 telemetry event(s)" in result.stderr
+
+
+def _audit_children(pid: int) -> list[int]:
+    kids = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            kids += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return [k for k in kids if b"inspector.proxy.auditproc" in Path(f"/proc/{k}/cmdline").read_bytes()]
+
+
+@pytest.mark.parametrize("audit_in", ["process", "thread"])
+def test_run_audits_in_a_helper_process_unless_told_otherwise(tmp_path, audit_in):
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    store = tmp_path / "store.json"
+    env = cli_env(TEXTUAL_DRIVER="textual.drivers.headless_driver:HeadlessDriver", XDG_DATA_HOME=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "inspector", "run", "--demo", "--store", str(store),
+                             "--audit", audit_in], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        count = 0
+        while time.monotonic() < deadline and count < 20:
+            time.sleep(0.5)
+            if store.exists():
+                with Store(store, readonly=True) as opened:
+                    count = len(opened.events())
+        assert count >= 20  # the demo's requests, audited and recorded
+        assert bool(_audit_children(proc.pid)) == (audit_in == "process")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)

@@ -10,7 +10,7 @@ import click
 
 from inspector.cli.app import App, pass_app
 from inspector.cli.errors import EXIT_INPUT, exit_now
-from inspector.cli.options import proxy_options
+from inspector.cli.options import audit_option, proxy_options
 from inspector.core.textsafe import safe_line
 from inspector.proxy.config import DEFAULT_LISTEN, ProxyConfig
 
@@ -19,8 +19,9 @@ from inspector.proxy.config import DEFAULT_LISTEN, ProxyConfig
 @proxy_options
 @click.option("--demo", is_flag=True,
               help="Also send every built-in channel's wire format through the proxy (to a local upstream).")
+@audit_option
 @pass_app
-def run(app: App, config: ProxyConfig, demo: bool) -> None:
+def run(app: App, config: ProxyConfig, demo: bool, audit_in: str) -> None:
     """Start the proxy and the terminal UI: watch, understand and toggle telemetry live."""
     import tempfile
 
@@ -34,6 +35,12 @@ def run(app: App, config: ProxyConfig, demo: bool) -> None:
                          confdir=config.confdir or Path(tmp.name) / "mitmproxy",
                          listen="127.0.0.1:0" if config.listen == DEFAULT_LISTEN else config.listen)
     settings, addon, store = app.build_proxy(config, keep_events=True)
+    if audit_in == "process":
+        from inspector.proxy.assemble import audit_in_process
+
+        # The UI's process (the proxy's too) only decides; each event comes back whole for the
+        # live list and its tallies.
+        audit_in_process(addon, config, store, output=None, events="full")
     demo_runner = None
     on_ready = None
     if demo:
