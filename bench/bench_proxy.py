@@ -1,19 +1,29 @@
-"""Proxy benchmark: the inspector's proxy against plain mitmdump, interleaved in one run.
+"""Proxy benchmark: `proxy`, `exec` and a headless `run` against plain mitmdump, interleaved in one run.
 
-    .venv/bin/python bench/bench_proxy.py [--requests 2000] [--rounds 4] [--memory 10000,50000]
+    .venv/bin/python bench/bench_proxy.py [--requests 1000] [--rounds 4] [--memory 10000,50000]
+        [--variants proxy,exec,run] (also: proxy-thread, exec-thread: the audit in a thread)
 
-Three proxies run as subprocesses in mitmproxy's upstream mode in front of the same local HTTPS
-upstream (inspector.emit.upstream, which also answers CONNECT), with the same options: plain
-mitmdump, `telemetry-inspector proxy` (auditing in its helper process, the default) and
-`telemetry-inspector proxy --audit thread`. The traffic is refine's telemetry pixel (HTTPS GET,
-Base64 JSON in the query): for the inspector it is matched, decoded, audited and stored.
-Clients keep their connections alive; concurrency 1 and 8. Rounds alternate the order of the
-proxies so machine noise hits them alike.
+Every proxy runs as a subprocess in mitmproxy's upstream mode in front of the same local HTTPS
+upstream (inspector.emit.upstream, which also answers CONNECT), with the same options
+(connection_strategy=lazy, the upstream's certificate verified):
 
-Prints throughput and p50/p99 latency of each and the ratio (target ≥ 0.90); the CPU time per
-request of the proxy's process, of its audit process and of this process (load and upstream),
-steadier than throughput on a shared machine; then the inspector's RSS (with its audit process)
-after N requests (target: flat). Reports; never fails (exit 0).
+* plain mitmdump, three of them: forwarding; answering the pixel itself (a one-line script, as a
+  sinkhole does); and passing a host through untouched (`ignore_hosts`, as the inspector does
+  for a host no policy names);
+* `telemetry-inspector proxy`, `exec -- sleep …` (isolated as by default, in a network namespace
+  where it can be had; the load comes from outside the command) and `run` with Textual's
+  headless driver, each auditing in its helper process (the default), with a store.
+
+Three kinds of traffic, each at concurrency 1 and 4, keep-alive clients: refine's telemetry pixel
+(HTTPS GET, Base64 JSON in the query) forwarded to the upstream (matched, decoded, audited and
+stored by the inspector); the same pixel sinkholed (a policy rule in each inspector's store, and
+the answering mitmdump); and a GET to example.org, which no policy names (passed through: not
+decrypted, not audited). Rounds alternate the order of the proxies so machine noise hits them
+alike. Prints throughput, p50/p99 latency and the CPU time per request of the proxy's process,
+its helper process and this process (load generator and upstream); the throughput ratio of each
+to its plain mitmdump (median of the per-round ratios; targets ≥ 0.95, pass-through ≥ 0.98), all
+side by side; then the `proxy` inspector's RSS after N requests (target: flat). Reports; never
+fails (exit 0).
 """
 
 from __future__ import annotations
@@ -36,9 +46,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from inspector.emit.channels import wire_requests  # noqa: E402
-from inspector.emit.upstream import Upstream  # noqa: E402
+from inspector.emit.upstream import PIXEL_GIF, Upstream  # noqa: E402
+from inspector.store import Store  # noqa: E402
 
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
+OTHER_HOST = "example.org"  # no policy, collector or rule names it
+PIXEL_POLICY = "refine-v4-browser"
+ANSWER = f"""from mitmproxy import http
+
+def request(flow):
+    flow.response = http.Response.make(200, {PIXEL_GIF!r}, {{"Content-Type": "image/gif", "Cache-Control": "no-store"}})
+"""
+TARGETS = {"forwarded": 0.95, "sinkholed": 0.95, "pass-through": 0.98}
 
 
 def free_port() -> int:
@@ -48,9 +67,12 @@ def free_port() -> int:
 
 
 class Proxy:
-    def __init__(self, name: str, args: list[str], port: int) -> None:
-        self.name, self.port = name, port
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    def __init__(self, name: str, args: list[str], port: int, env: dict[str, str] | None = None,
+                 store: Path | None = None) -> None:
+        self.name, self.port, self.store = name, port, store
+        # A session of its own: exec's command and every helper stop with it (killpg of its id)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                                     env=env, start_new_session=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -90,11 +112,14 @@ class Proxy:
         return main, kids
 
     def stop(self) -> None:
-        self.proc.send_signal(signal.SIGTERM)
         try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
             self.proc.wait(20)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+        except ProcessLookupError:
+            pass
 
 
 def _cpu(pid: int) -> int:
@@ -134,86 +159,133 @@ def load(port: int, ca: Path, host: str, target: str, total: int, concurrency: i
             "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
 
 
+def inspector_args(variant: str, port: int, confdir: Path, store: Path, common: list[str]) -> list[str]:
+    base = [sys.executable, "-m", "inspector"]
+    where = ["--listen", f"127.0.0.1:{port}", "--confdir", str(confdir), "--store", str(store), *common]
+    audit = ["--audit", "thread"] if variant.endswith("-thread") else []
+    if variant.startswith("proxy"):
+        return [*base, "proxy", *where, *audit]
+    if variant.startswith("exec"):
+        return [*base, "exec", *where, *audit, "--", "sleep", "100000"]
+    return [*base, "run", *where, *audit]
+
+
+def set_pixel_rule(proxy: Proxy, action: str) -> None:
+    assert proxy.store is not None
+    with Store(proxy.store) as store:
+        store.set_rule(PIXEL_POLICY, "policy", action)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per round and concurrency")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per round, traffic and concurrency")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--memory", default="10000,50000", help="RSS checkpoints (requests); empty: skip")
+    parser.add_argument("--variants", default="proxy,exec,run",
+                        help="inspector variants: proxy, exec, run, proxy-thread, exec-thread")
+    parser.add_argument("--memory", default="10000,50000", help="RSS checkpoints of `proxy` (requests); empty: skip")
     args = parser.parse_args()
+    variants = [v for v in args.variants.split(",") if v]
 
-    pixel = next(r for r in wire_requests() if r.channel == "refine-v4-browser")
+    pixel = next(r for r in wire_requests() if r.channel == PIXEL_POLICY)
     host = pixel.url.split("/")[2]
     target = pixel.url.split(host, 1)[1]
+    concurrencies = (1, 4)
 
     with tempfile.TemporaryDirectory() as tmp, Upstream() as upstream:
         tmpdir = Path(tmp)
         confdir = tmpdir / "mitmproxy"
+        answer = tmpdir / "answer.py"
+        answer.write_text(ANSWER)
         common = ["--mode", f"upstream:http://127.0.0.1:{upstream.port}",
                   "--set", f"ssl_verify_upstream_trusted_ca={upstream.ca_file}"]
-        plain_port, inspector_port, thread_port = free_port(), free_port(), free_port()
-        plain = Proxy("plain mitmdump", [str(MITMDUMP), "-q", "--listen-host", "127.0.0.1", "-p", str(plain_port),
-                                         "--set", f"confdir={confdir}", "--set", "connection_strategy=lazy",
-                                         *common], plain_port)
-        inspector = Proxy("inspector", [sys.executable, "-m", "inspector", "proxy",
-                                        "--listen", f"127.0.0.1:{inspector_port}", "--confdir", str(confdir),
-                                        "--store", str(tmpdir / "store.json"), *common], inspector_port)
-        threaded = Proxy("inspector, thread", [sys.executable, "-m", "inspector", "proxy", "--audit", "thread",
-                                               "--listen", f"127.0.0.1:{thread_port}", "--confdir", str(confdir),
-                                               "--store", str(tmpdir / "store-thread.json"), *common], thread_port)
-        proxies = (plain, inspector, threaded)
+        mitmdump = [str(MITMDUMP), "-q", "--listen-host", "127.0.0.1", "--set", f"confdir={confdir}",
+                    "--set", "connection_strategy=lazy", *common]
+        plain: dict[str, Proxy] = {}
+        for traffic, extra in (("forwarded", []), ("sinkholed", ["-s", str(answer)]),
+                               ("pass-through", ["--ignore-hosts", OTHER_HOST.replace(".", r"\.")])):
+            port = free_port()
+            plain[traffic] = Proxy(f"mitmdump {traffic}", [*mitmdump, "-p", str(port), *extra], port)
+        inspectors: list[Proxy] = []
+        headless = dict(os.environ, TEXTUAL_DRIVER="textual.drivers.headless_driver:HeadlessDriver")
+        for variant in variants:
+            port = free_port()
+            store = tmpdir / f"store-{variant}.json"
+            inspectors.append(Proxy(variant, inspector_args(variant, port, confdir, store, common), port,
+                                    env=headless if variant.startswith("run") else None, store=store))
         ca = confdir / "mitmproxy-ca-cert.pem"
+        both = tmpdir / "both-cas.pem"  # the pass-through host shows the upstream's certificate
+        both.write_text(ca.read_text() + Path(upstream.ca_file).read_text())
+        hosts = {"forwarded": (host, target, ca), "sinkholed": (host, target, ca),
+                 "pass-through": (OTHER_HOST, "/", both)}
+        results: dict[tuple[str, str, int], list[dict[str, float]]] = {}
         try:
-            for proxy in proxies:  # warm-up: certificates minted, code paths loaded
-                load(proxy.port, ca, host, target, 200, 4)
-            results: dict[tuple[str, int], list[dict[str, float]]] = {}
-            for round_no in range(args.rounds):
-                for concurrency in (1, 8):
-                    order = proxies if round_no % 2 == 0 else tuple(reversed(proxies))
-                    for proxy in order:
-                        before, bench_before = proxy.cpu_seconds(), os.times()
-                        figures = load(proxy.port, ca, host, target, args.requests, concurrency)
-                        after, bench_after = proxy.cpu_seconds(), os.times()
-                        figures["cpu"] = (after[0] - before[0]) / args.requests * 1e6
-                        figures["helper"] = (after[1] - before[1]) / args.requests * 1e6
-                        figures["bench"] = (bench_after.user + bench_after.system - bench_before.user
-                                            - bench_before.system) / args.requests * 1e6
-                        results.setdefault((proxy.name, concurrency), []).append(figures)
-            print(f"proxy: {args.requests} HTTPS requests × {args.rounds} rounds, keep-alive, "
-                  f"to a local upstream; median of rounds")
-            for concurrency in (1, 8):
-                row = {}
-                for proxy in proxies:
-                    runs = results[(proxy.name, concurrency)]
-                    row[proxy.name] = {k: statistics.median(r[k] for r in runs)
-                                       for k in ("rps", "p50", "p99", "cpu", "helper", "bench")}
-                    f = row[proxy.name]
-                    helper = f"  helper {f['helper']:4.0f} µs" if f["helper"] >= 1 else ""
-                    print(f"proxy: c={concurrency} {proxy.name:<17} {f['rps']:7.0f} req/s  "
-                          f"p50 {f['p50']:6.2f} ms  p99 {f['p99']:6.2f} ms  "
-                          f"CPU per request: proxy {f['cpu']:5.0f} µs{helper}  (load + upstream {f['bench']:4.0f} µs)")
-                for variant in (inspector, threaded):
-                    ratios = [i["rps"] / p["rps"] for i, p in zip(results[(variant.name, concurrency)],
-                                                                   results[("plain mitmdump", concurrency)], strict=True)]
-                    ratio = statistics.median(ratios)
-                    print(f"proxy: c={concurrency} throughput ratio {variant.name}/plain {ratio:.2f} "
-                          f"(per round {', '.join(f'{r:.2f}' for r in ratios)}; target ≥ 0.90: "
-                          f"{'meets' if ratio >= 0.90 else 'MISSES'})")
-                    cpu = statistics.median(p["cpu"] / i["cpu"] for i, p in zip(
-                        results[(variant.name, concurrency)], results[("plain mitmdump", concurrency)], strict=True))
-                    print(f"proxy: c={concurrency} CPU per request ratio plain/{variant.name}'s proxy process "
-                          f"{cpu:.2f} (the proxy process is the ceiling: one event loop)")
+            for proxy in [*plain.values(), *inspectors]:  # warm-up: certificates minted, code paths loaded
+                for traffic in ("forwarded", "pass-through"):
+                    name, path, cafile = hosts[traffic]
+                    load(proxy.port, cafile, name, path, 100, 4)
+            for traffic in ("forwarded", "sinkholed", "pass-through"):
+                for proxy in inspectors:  # the rule for the pixel, picked up within the rules poll (0.5 s)
+                    set_pixel_rule(proxy, "sinkhole" if traffic == "sinkholed" else "allow")
+                time.sleep(1.5)
+                name, path, cafile = hosts[traffic]
+                lineup = [plain[traffic], *inspectors]
+                for round_no in range(args.rounds):
+                    for concurrency in concurrencies:
+                        order = lineup if round_no % 2 == 0 else list(reversed(lineup))
+                        for proxy in order:
+                            before, bench_before = proxy.cpu_seconds(), os.times()
+                            figures = load(proxy.port, cafile, name, path, args.requests, concurrency)
+                            after, bench_after = proxy.cpu_seconds(), os.times()
+                            figures["cpu"] = (after[0] - before[0]) / args.requests * 1e6
+                            figures["helper"] = (after[1] - before[1]) / args.requests * 1e6
+                            figures["bench"] = (bench_after.user + bench_after.system - bench_before.user
+                                                - bench_before.system) / args.requests * 1e6
+                            results.setdefault((proxy.name, traffic, concurrency), []).append(figures)
+            print(f"proxy: {args.requests} HTTPS requests × {args.rounds} rounds per traffic and concurrency, "
+                  f"keep-alive, through a local upstream; medians of rounds")
+            ratios: dict[tuple[str, str, int], float] = {}
+            for traffic in ("forwarded", "sinkholed", "pass-through"):
+                for concurrency in concurrencies:
+                    baseline = results[(plain[traffic].name, traffic, concurrency)]
+                    for proxy in [plain[traffic], *inspectors]:
+                        runs = results[(proxy.name, traffic, concurrency)]
+                        f = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "cpu", "helper",
+                                                                                  "bench")}
+                        helper = f"  helper {f['helper']:4.0f} µs" if f["helper"] >= 1 else ""
+                        extra = ""
+                        if proxy not in plain.values():
+                            per_round = [i["rps"] / p["rps"] for i, p in zip(runs, baseline, strict=True)]
+                            ratio = ratios[(proxy.name, traffic, concurrency)] = statistics.median(per_round)
+                            extra = f"  ratio {ratio:.2f} ({', '.join(f'{r:.2f}' for r in per_round)})"
+                        print(f"proxy: {traffic:<12} c={concurrency} {proxy.name:<22} {f['rps']:6.0f} req/s  "
+                              f"p50 {f['p50']:6.2f} ms  p99 {f['p99']:6.2f} ms  CPU/request: proxy {f['cpu']:5.0f} µs"
+                              f"{helper}  (load + upstream {f['bench']:4.0f} µs){extra}")
+            print("proxy: throughput ratio to plain mitmdump (median of rounds), side by side")
+            columns = [(t, c) for t in ("forwarded", "sinkholed", "pass-through") for c in concurrencies]
+            print("proxy: " + "variant".ljust(14) + "".join(f"{t[:11]} c={c}".rjust(17) for t, c in columns))
+            for proxy in inspectors:
+                cells = []
+                for traffic, concurrency in columns:
+                    ratio = ratios[(proxy.name, traffic, concurrency)]
+                    cells.append(f"{ratio:.2f} {'meets' if ratio >= TARGETS[traffic] else 'MISSES'}")
+                print("proxy: " + proxy.name.ljust(14) + "".join(c.rjust(17) for c in cells))
+            print("proxy: targets ≥ 0.95 forwarded and sinkholed, ≥ 0.98 pass-through")
             checkpoints = [int(x) for x in args.memory.split(",") if x.strip()]
-            done = 200 + args.rounds * 2 * args.requests  # through the inspector so far
-            print(f"memory: inspector RSS after {done:,} requests: {inspector.rss_mb():.0f} MB")
-            for checkpoint in checkpoints:
-                if checkpoint <= done:
-                    continue
-                load(inspector.port, ca, host, target, checkpoint - done, 8)
-                done = checkpoint
-                print(f"memory: inspector RSS after {done:,} requests: {inspector.rss_mb():.0f} MB "
-                      f"(plain mitmdump, idle: {plain.rss_mb():.0f} MB)")
+            subject = next((p for p in inspectors if p.name == "proxy"), None)
+            if checkpoints and subject is not None:
+                set_pixel_rule(subject, "allow")
+                time.sleep(1.5)
+                done = 100 + args.rounds * len(concurrencies) * args.requests * 2  # audited so far
+                print(f"memory: `proxy` RSS (with its helper) after {done:,} requests: {subject.rss_mb():.0f} MB")
+                for checkpoint in checkpoints:
+                    if checkpoint <= done:
+                        continue
+                    load(subject.port, ca, host, target, checkpoint - done, 4)
+                    done = checkpoint
+                    print(f"memory: `proxy` RSS (with its helper) after {done:,} requests: {subject.rss_mb():.0f} MB "
+                          f"(plain mitmdump, idle: {plain['forwarded'].rss_mb():.0f} MB)")
         finally:
-            for proxy in proxies:
+            for proxy in [*plain.values(), *inspectors]:
                 proxy.stop()
 
 
