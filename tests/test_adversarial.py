@@ -246,6 +246,7 @@ def _control(proxy: Guarded) -> None:
     assert wait_for(lambda: proxy.leaks > before, timeout=5), "the control request never reached the counter"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rule", ["vendor", "host", "block-all"])
 def test_no_spelling_of_a_blocked_request_leaves(guarded, rule):
     proxy = guarded(rule)
@@ -294,6 +295,7 @@ def test_a_streamed_body_is_never_forwarded(guarded, caplog):
     assert all(e["request"]["body_size"] == len(big) for e in events)  # the body was read, not sent
 
 
+@pytest.mark.slow
 def test_kill_mode_and_sinkhole_hold_too(guarded):
     killed = guarded("vendor", block_mode="kill")
     sinkholed = guarded("sinkhole")

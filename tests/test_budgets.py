@@ -128,6 +128,7 @@ class FakeClock:
 
 # ---------------------------------------------------------------- 1. JWE caps and the decode budget
 
+@pytest.mark.slow
 def test_a_jwe_with_40000_recipients_is_refused_without_a_decryption(key, key_file, monkeypatch):
     counting = Counting(monkeypatch)
     token = general_jwe(key, extra_recipients=40_000)
@@ -424,6 +425,7 @@ def test_merge_keys_are_aliases_too_and_plain_policies_still_load():
         assert policy_module._Loader is yaml.CSafeLoader  # libyaml's speed is kept
 
 
+@pytest.mark.slow
 def test_deeply_nested_yaml_is_a_policy_problem_not_a_crash(tmp_path):
     # libyaml's composer recurses in C: 100,000 levels overflowed the stack (a segfault)
     flow, block = tmp_path / "flow.yaml", tmp_path / "block.yaml"

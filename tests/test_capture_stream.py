@@ -147,6 +147,7 @@ def test_entries_come_before_the_file_is_read_to_its_end(tmp_path):
         list(observations)
 
 
+@pytest.mark.slow
 def test_memory_holds_one_entry_not_the_file(tmp_path):
     entry = json.dumps({"request": {"method": "POST", "url": "https://t.demo.example/telemetry",
                                     "postData": {"text": "x" * 2000}}})

@@ -172,6 +172,7 @@ def test_redact_masks_evidence(files):
     assert "sid=1" not in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,needle", [
     (["audit", "/no/such/capture.har"], "no such file"),
     (["audit", "{dir}"], "is a directory"),

@@ -144,6 +144,7 @@ def test_a_misspelled_type_in_a_list_of_types(tmp_path):
 # ---------------------------------------------------------------- stores that are not there, ports in use
 
 
+@pytest.mark.slow
 def test_a_store_path_that_does_not_exist_is_an_error_not_a_new_store(tmp_path):
     typo = tmp_path / "stroe.json"
     for command in (["tui"], ["report"], ["store", "check"]):
@@ -155,6 +156,7 @@ def test_a_store_path_that_does_not_exist_is_an_error_not_a_new_store(tmp_path):
         assert not typo.exists()
 
 
+@pytest.mark.slow
 def test_run_on_a_port_in_use_fails_before_the_ui(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -210,6 +212,7 @@ def in_terminal(args: list[str], keys: list[tuple[str, bytes]], env: dict[str, s
         os.close(leader)
 
 
+@pytest.mark.slow
 def test_quitting_the_demo_prints_the_summary_proxy_prints(tmp_path):
     env = cli_env(XDG_DATA_HOME=str(tmp_path / "data"), TERM="xterm-256color", COLUMNS="80", LINES="24")
     code, screen = in_terminal(["run", "--demo"], [("sinkholed", b"q")], env)

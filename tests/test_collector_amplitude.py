@@ -199,6 +199,7 @@ RUNS = [("track", "Checkout Done", "/2/httpapi", "Checkout Done"),
         ("batch", "Checkout Done", "/batch", "Checkout Done")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, name, path, item_name", RUNS, ids=[r[0] for r in RUNS])
 def test_the_python_sdk_through_the_proxy(tmp_path, mode, name, path, item_name):
     pytest.importorskip("amplitude", reason="amplitude-analytics is not installed (./dev setup installs requirements-sdks.txt)")

@@ -172,6 +172,7 @@ def test_hostile_multipart(pipeline: Pipeline) -> None:
         assert event["collector"] == "datadog" and not any("internal error" in f["message"] for f in event["findings"])
 
 
+@pytest.mark.slow
 def test_bounded_and_linear(pipeline: Pipeline) -> None:
     bomb = zlib.compress(b"\n" * (8 * 1024 * 1024))
     small = Pipeline(Catalogue.load(), limits=Limits(max_decompressed=1024 * 1024))
@@ -193,6 +194,7 @@ needs_node = [pytest.mark.skipif(shutil.which("node") is None, reason="node is n
                                  reason="tests/node/datadog/node_modules is missing (./dev setup)")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, kind", [("logs", "log"), ("rum", "track"), ("rum-deflate", "track")])
 @needs_node[0]
 @needs_node[1]
@@ -215,6 +217,7 @@ _json = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_siz
                           "context", "id", "name", "target", "ddtags"]), inner, max_size=5), max_leaves=20)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(_json, max_size=6), noise=st.binary(max_size=40), deflate=st.booleans())
 def test_random_batches_never_raise(pipeline: Pipeline, lines: list, noise: bytes, deflate: bool) -> None:

@@ -172,6 +172,7 @@ needs_ga4mp = pytest.mark.skipif(importlib.util.find_spec("ga4mp") is None,
                                  reason="ga4mp is not installed (requirements-sdks.txt; ./dev setup)")
 
 
+@pytest.mark.slow
 @needs_ga4mp
 @pytest.mark.parametrize("mode, name, credential", [("gtag", "sign_up", "query.api_secret"),
                                                    ("firebase", "level_up", "query.firebase_app_id")])
@@ -182,6 +183,7 @@ def test_ga4mp_through_exec_is_sinkholed(tmp_path, mode, name, credential):
     assert item["path"] == "events[0]" and events[0]["response_status"] in (204, None)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["single", "batch", "get"])
 def test_documented_gtag_hits_through_exec_are_sinkholed(tmp_path, mode):
     done, events = run_exec(tmp_path, "Google Analytics 4",
@@ -189,6 +191,7 @@ def test_documented_gtag_hits_through_exec_are_sinkholed(tmp_path, mode):
     check_sdk_run(done, events, "ga4", "generate_lead", credential="query.tid")
 
 
+@pytest.mark.slow
 @needs_ga4mp
 def test_ga4mp_allowed_reaches_the_upstream(tmp_path):
     from inspector.emit.upstream import Upstream

@@ -83,6 +83,7 @@ def test_hostile_bodies_never_raise(value):
     assert not [f for f in result.findings if "internal error" in f.message]
 
 
+@pytest.mark.slow
 def test_tracker_through_exec_is_sinkholed(tmp_path):
     if (why := node_ready("gatsby")) is not None:
         pytest.skip(why)

@@ -110,6 +110,7 @@ def test_hostile_bodies_never_raise(body, headers):
     assert not [f for f in result.findings if "internal error" in f.message]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_brews_curl_request_through_exec_is_sinkholed(tmp_path):
     done, events = run_exec(tmp_path, "Homebrew", [sys.executable, str(FIXTURES / "homebrew" / "send_brew.py"),

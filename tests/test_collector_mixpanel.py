@@ -262,6 +262,7 @@ RUNS = [("track", "Checkout Done", ["Checkout Done"], "/track", "properties.toke
         ("buffered", "Tour Step", ["Tour Step", "Tour Step 1", "Tour Step 2"], "/track", "[0].properties.token")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, name, names, path, credential", RUNS, ids=[r[0] for r in RUNS])
 def test_the_python_sdk_through_the_proxy(tmp_path, mode, name, names, path, credential):
     pytest.importorskip("mixpanel", reason="the mixpanel SDK is not installed (./dev setup installs requirements-sdks.txt)")

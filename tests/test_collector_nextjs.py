@@ -67,6 +67,7 @@ def test_hostile_bodies_never_raise(value):
     assert not [f for f in result.findings if "internal error" in f.message]
 
 
+@pytest.mark.slow
 def test_documented_request_through_exec_is_sinkholed(tmp_path):
     done, events = run_exec(tmp_path, "Next.js", [sys.executable, str(FIXTURES / "nextjs" / "send_next.py"),
                                                   "NEXT_PACKAGE_DETECTED", EMAIL])

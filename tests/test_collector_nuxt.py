@@ -76,6 +76,7 @@ def test_hostile_bodies_never_raise(value):
     assert not [f for f in result.findings if "internal error" in f.message]
 
 
+@pytest.mark.slow
 def test_module_through_exec_is_sinkholed(tmp_path):
     if (why := node_ready("nuxt")) is not None:
         pytest.skip(why)
@@ -85,6 +86,7 @@ def test_module_through_exec_is_sinkholed(tmp_path):
     assert item["path"] == "events[3]" and item["ids"]["session"]
 
 
+@pytest.mark.slow
 def test_disabled_module_sends_nothing(tmp_path):
     if (why := node_ready("nuxt")) is not None:
         pytest.skip(why)

@@ -122,6 +122,7 @@ def test_linear_in_lines(pipeline: Pipeline) -> None:
     assert len(event["items"]) == 5000 and time.perf_counter() - started < 15
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 @pytest.mark.skipif(not (NODE / "node_modules").is_dir(), reason="tests/node/onecollector/node_modules is missing (./dev setup)")
 @pytest.mark.parametrize("endpoint", [None, "https://mobile.events.data.microsoft.com/OneCollector/1.0"])

@@ -344,6 +344,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(m
                                inner, max_size=5), max_leaves=40)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(json_values)
 def test_random_json_never_raises(value: Any) -> None:
@@ -447,6 +448,7 @@ def _needs_exporter() -> None:
                         reason="opentelemetry-exporter-otlp-proto-http is not installed (requirements-sdks.txt)")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal, kind, name", [("traces", "span", "GET /checkout 7"),
                                                 ("logs", "log", "payment retried 7"),
                                                 ("metrics", "metric", "orders.placed.7")])
@@ -458,6 +460,7 @@ def test_python_exporter_to_a_hosted_default_is_sinkholed(tmp_path: Path, signal
     assert "Failed to export" not in done.stderr  # the SDK took the sinkhole's answer as success
 
 
+@pytest.mark.slow
 def test_discover_recognises_otlp_on_an_arbitrary_host(tmp_path: Path) -> None:
     _needs_exporter()
     from inspector.emit.upstream import Upstream
@@ -475,6 +478,7 @@ def test_discover_recognises_otlp_on_an_arbitrary_host(tmp_path: Path) -> None:
         assert events == []
 
 
+@pytest.mark.slow
 def test_host_rule_sinkholes_an_arbitrary_host_with_the_otlp_answer(tmp_path: Path) -> None:
     _needs_exporter()
     host = "otlp.example-collector.test"

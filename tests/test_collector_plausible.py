@@ -100,6 +100,7 @@ def test_hostile_bodies_never_raise(body):
 
 # --------------------------------------------------------------------------- real clients
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tracker", ["official", "legacy"])
 def test_tracker_through_exec_is_sinkholed(tmp_path, tracker):
     if (why := node_ready("plausible")) is not None:

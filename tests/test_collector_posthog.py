@@ -330,6 +330,7 @@ def test_undecodable_bodies_are_decode_errors(pipeline, body, headers):
     assert not any("internal error" in f.message for f in event.findings)
 
 
+@pytest.mark.slow
 def test_timing_stays_linear_on_a_large_batch(pipeline):
     """Twice the events, about twice the time (no quadratic step in decode or items)."""
     def took(n: int) -> float:
@@ -414,6 +415,7 @@ PYTHON_RUNS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, name, names, credential", PYTHON_RUNS, ids=[r[0] for r in PYTHON_RUNS])
 def test_the_python_sdk_through_the_proxy(tmp_path, mode, name, names, credential):
     pytest.importorskip("posthog", reason="the posthog SDK is not installed (./dev setup installs requirements-sdks.txt)")
@@ -430,6 +432,7 @@ NODE_RUNS = [("capture", "checkout done", ["checkout done"], "api_key", "/batch/
              ("flags", "new-checkout", [None], "token", "/flags/")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, name, names, credential, path", NODE_RUNS, ids=[r[0] for r in NODE_RUNS])
 def test_posthog_node_through_the_proxy(tmp_path, mode, name, names, credential, path):
     if not (NODE / "node_modules" / "posthog-node").is_dir() or shutil.which("node") is None:
@@ -442,6 +445,7 @@ def test_posthog_node_through_the_proxy(tmp_path, mode, name, names, credential,
     _assert_posthog_event(events[0], names, credential)
 
 
+@pytest.mark.slow
 def test_the_python_sdk_allowed_reaches_the_upstream_once(tmp_path):
     pytest.importorskip("posthog", reason="the posthog SDK is not installed (./dev setup installs requirements-sdks.txt)")
     from inspector.emit.upstream import Upstream

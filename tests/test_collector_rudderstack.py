@@ -144,6 +144,7 @@ def test_pixel_bounds() -> None:
     assert any("not used" in i.message for i in decoded.issues)
 
 
+@pytest.mark.slow
 def test_a_large_batch_is_linear(pipeline: Pipeline) -> None:
     message = {"type": "track", "event": "e", "userId": "u", "channel": "server", "properties": {"n": 1}}
     body = json.dumps({"batch": [message] * 20000}).encode()
@@ -154,6 +155,7 @@ def test_a_large_batch_is_linear(pipeline: Pipeline) -> None:
 
 # --------------------------------------------------------------------------- the real SDK, through the proxy
 
+@pytest.mark.slow
 def test_python_sdk_through_the_proxy_is_sinkholed(tmp_path: Path) -> None:
     pytest.importorskip("rudderstack.analytics", reason="rudder-sdk-python is not installed "
                         "(./dev setup installs requirements-sdks.txt)")
@@ -165,6 +167,7 @@ def test_python_sdk_through_the_proxy_is_sinkholed(tmp_path: Path) -> None:
     assert event["host"] == HOST and event["path"] == "/v1/batch"
 
 
+@pytest.mark.slow
 def test_python_sdk_allowed_reaches_the_upstream(tmp_path: Path) -> None:
     pytest.importorskip("rudderstack.analytics", reason="rudder-sdk-python is not installed")
     from inspector.emit.upstream import Upstream

@@ -84,6 +84,7 @@ def test_hostile_bodies_never_raise(value):
 
 # --------------------------------------------------------------------------- real client
 
+@pytest.mark.slow
 @pytest.mark.parametrize("token", [False, True])
 def test_report_js_through_exec_is_sinkholed(tmp_path, token):
     if (why := node_ready("scarf")) is not None:
@@ -99,6 +100,7 @@ def test_report_js_through_exec_is_sinkholed(tmp_path, token):
     assert events[0]["items"][0]["properties"]["parent"]["name"] == "scarfed-lib"
 
 
+@pytest.mark.slow
 def test_opted_out_report_sends_nothing(tmp_path):
     if (why := node_ready("scarf")) is not None:
         pytest.skip(why)

@@ -111,6 +111,7 @@ def test_sinkhole_is_a_2xx_success() -> None:
 
 # --------------------------------------------------------------------------- the real SDKs, through the proxy
 
+@pytest.mark.slow
 @pytest.mark.parametrize("gzip_option", [False, True])
 def test_python_sdk_through_the_proxy_is_sinkholed(tmp_path: Path, gzip_option: bool) -> None:
     pytest.importorskip("segment.analytics", reason="segment-analytics-python is not installed "
@@ -123,6 +124,7 @@ def test_python_sdk_through_the_proxy_is_sinkholed(tmp_path: Path, gzip_option: 
     assert event["host"] == "api.segment.io" and ("gzip" in event["decoding"]) is gzip_option
 
 
+@pytest.mark.slow
 def test_python_sdk_allowed_reaches_the_upstream(tmp_path: Path) -> None:
     pytest.importorskip("segment.analytics", reason="segment-analytics-python is not installed")
     from inspector.emit.upstream import Upstream
@@ -134,6 +136,7 @@ def test_python_sdk_allowed_reaches_the_upstream(tmp_path: Path) -> None:
     check_run(events, 1, "segment", "Allowed 7", action="allow")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 @pytest.mark.skipif(not (NODE / "node_modules").is_dir(), reason="tests/node/segment/node_modules is missing (./dev setup)")
 def test_node_sdk_through_the_proxy_is_sinkholed(tmp_path: Path) -> None:

@@ -304,6 +304,7 @@ json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(m
                                inner, max_size=5), max_leaves=30)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["event", "transaction", "session", "log", "span", "attachment",
                                           "check_in", "replay_event", "x"]), json_values), max_size=5))
@@ -402,6 +403,7 @@ def _check_events(events: list[dict[str, Any]], sent: int, name: str, action: st
     assert any(f["path"] in ("headers.x-sentry-auth", "query.sentry_key") for f in credentials)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode, name", [("exception", "checkout failed 7"), ("transaction", "process order 7"),
                                         ("log", "order shipped 7")])
 def test_python_sdk_through_the_proxy_is_sinkholed(tmp_path: Path, mode: str, name: str) -> None:
@@ -413,6 +415,7 @@ def test_python_sdk_through_the_proxy_is_sinkholed(tmp_path: Path, mode: str, na
     assert "Unexpected status code" not in done.stderr  # the SDK took the sinkhole's answer as success
 
 
+@pytest.mark.slow
 def test_python_sdk_allowed_reaches_the_upstream(tmp_path: Path) -> None:
     pytest.importorskip("sentry_sdk", reason="sentry-sdk is not installed")
     from inspector.emit.upstream import Upstream
@@ -426,6 +429,7 @@ def test_python_sdk_allowed_reaches_the_upstream(tmp_path: Path) -> None:
     _check_events(events, 1, "allowed 7", action="allow")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 @pytest.mark.skipif(not (NODE / "node_modules").is_dir(), reason="tests/node/sentry/node_modules is missing (./dev setup)")
 def test_node_sdk_through_the_proxy_is_sinkholed(tmp_path: Path) -> None:

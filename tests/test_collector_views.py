@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
@@ -56,6 +58,7 @@ def test_reports_group_by_collector_and_event_name():
     assert "segment: Signed Up, Pricing +1" in event_line(events[0])
 
 
+@pytest.mark.slow
 async def test_the_tui_lists_event_names_and_shows_one_item_at_a_time(tmp_path):
     catalogue = Catalogue.load()
     event = segment_event()

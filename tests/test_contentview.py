@@ -8,6 +8,7 @@ import json
 import subprocess
 import urllib.request
 
+import pytest
 from conftest import ROOT, cli_env, free_port, wait_for
 from mitmproxy import contentviews
 from mitmproxy.test import taddons, tflow, tutils
@@ -42,6 +43,7 @@ def test_a_telemetry_request_shows_decoded_with_its_findings_and_claims():
         assert contentviews.prettify_message(other.request, other).view_name != "Telemetry"
 
 
+@pytest.mark.slow
 def test_mitmweb_lists_and_serves_the_view(tmp_path):
     port, web = free_port(), free_port()
     proc = subprocess.Popen(

@@ -212,12 +212,14 @@ def test_jwe_zip_bomb_is_bounded(rsa_key, tmp_path):
     assert d.issues and d.issues[0].code == "decode-error"
 
 
+@pytest.mark.slow
 def test_gzip_bomb_is_bounded():
     bomb = gzip.compress(b"\0" * 200_000_000, compresslevel=9)
     d = Decoder(limits=Limits(max_decompressed=10_000_000)).decode(bomb, content_encoding="gzip")
     assert d.value is None and "exceeds the limit" in d.issues[0].message
 
 
+@pytest.mark.slow
 def test_brotli_bomb_is_bounded():
     bomb = brotli.compress(b"\0" * 50_000_000)
     d = Decoder(limits=Limits(max_decompressed=1_000_000)).decode(bomb, content_encoding="br")

@@ -153,6 +153,7 @@ def test_send_fails_clearly_and_never_goes_direct(upstream: Upstream) -> None:
 
 # ---------------------------------------------------------------- through a real proxy
 
+@pytest.mark.slow
 def test_embedded_proxy_with_the_redirect_reaches_the_upstream_intact(tmp_path: Path, upstream: Upstream) -> None:
     addon = TelemetryInspector(Catalogue.load(), Keyring.from_paths([KEYS]))
     events: list = []
@@ -206,6 +207,7 @@ def _make_captures():  # fixtures/make_captures.py is a script, not a package mo
     return module
 
 
+@pytest.mark.slow
 def test_real_mitmdump_records_har_and_flow_captures(tmp_path: Path) -> None:
     har, flows = tmp_path / "c.har", tmp_path / "c.mitm"
     count = _make_captures().record(har, flows, KEYS, timeout=60)
@@ -242,6 +244,7 @@ def _check_capture_subset(observations: list, requests: list[WireRequest]) -> No
 
 # ---------------------------------------------------------------- the CLI
 
+@pytest.mark.slow
 def test_cli_lists_and_sends_through_connect_to(upstream: Upstream) -> None:
     listing = subprocess.run([sys.executable, "-m", "inspector.emit", "--list"], capture_output=True, text=True,
                              timeout=60, env=cli_env(), cwd=ROOT)

@@ -19,6 +19,9 @@ from inspector.emit.channels import wire_requests
 from inspector.emit.send import send
 from inspector.store import Store
 
+# Every test here starts a real proxy or runs the CLI in a subprocess: seconds each.
+pytestmark = pytest.mark.slow
+
 
 def pick(channel: str):
     return next(r for r in wire_requests(KEYS) if r.channel == channel)

@@ -202,6 +202,7 @@ def _refused_cases() -> list[Any]:
     return [pytest.param(args, needles, id=case) for case, args, needles in cases]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, needles", _refused_cases())
 def test_listening_beyond_loopback_is_refused_with_one_line(tmp_path, args, needles):
     rc, stderr = run_bounded(proxy_args(tmp_path, *args))
@@ -214,6 +215,7 @@ def test_listening_beyond_loopback_is_refused_with_one_line(tmp_path, args, need
     assert not (tmp_path / "mitmproxy").exists()  # refused before mitmproxy was even set up
 
 
+@pytest.mark.slow
 def test_exec_refuses_too(tmp_path):
     port = free_port()
     rc, stderr = run_bounded(proxy_args(tmp_path, "--mode", f"socks5@0.0.0.0:{port}", "--", sys.executable,
@@ -284,6 +286,7 @@ def assert_only_loopback(pid: int, *, udp: bool = False) -> list[tuple[str, Any,
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spec", ["socks5@127.0.0.1:0", "regular@127.0.0.1:PORT", "socks5@localhost:PORT",
                                   "dns@127.0.0.1:PORT"])
 def test_loopback_modes_listen_on_loopback_only_and_the_ca_key_is_made_private(tmp_path, spec):
@@ -298,6 +301,7 @@ def test_loopback_modes_listen_on_loopback_only_and_the_ca_key_is_made_private(t
         assert "holds a private key and was readable by other users" in proxy.stderr
 
 
+@pytest.mark.slow
 def test_wireguard_on_loopback_binds_udp_on_loopback_and_its_key_file_is_0600(tmp_path):
     port = free_port()
     with Started(proxy_args(tmp_path, "--mode", f"wireguard@127.0.0.1:{port}")) as proxy:
@@ -309,6 +313,7 @@ def test_wireguard_on_loopback_binds_udp_on_loopback_and_its_key_file_is_0600(tm
         assert "wireguard.conf" not in proxy.stderr  # created private: nothing to warn about
 
 
+@pytest.mark.slow
 def test_a_wireguard_key_file_left_readable_is_made_private(tmp_path):
     confdir = tmp_path / "mitmproxy"
     with Started(proxy_args(tmp_path, "--mode", f"wireguard@127.0.0.1:{free_port()}")):
@@ -326,6 +331,7 @@ def test_a_wireguard_key_file_left_readable_is_made_private(tmp_path):
 
 # ---------------------------------------------------------------------- allowed with --allow-remote
 
+@pytest.mark.slow
 def test_allow_remote_warns_once_per_listener_beyond_loopback(tmp_path):
     p, q = free_port(), free_port()
     args = proxy_args(tmp_path, "--allow-remote", "--mode", f"socks5@0.0.0.0:{p}",

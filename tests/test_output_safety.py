@@ -332,7 +332,7 @@ def test_proxy_json_lines_are_strict_one_line_json(events, capsys):
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert len(lines) == len(events) and out.endswith("\n")  # U+2028 or a CR split no line
-    for event, line in zip(events, lines):
+    for event, line in zip(events, lines, strict=True):
         assert_shown(line, block=False)
         row = json.loads(line, parse_constant=lambda name: pytest.fail(f"non-standard JSON {name}"))
         assert row["id"] == event.id and row["method"] == event.method  # escaped, not altered
@@ -465,6 +465,7 @@ def terminal_output(app: Any) -> str:
     return CSI.sub("", update.render_segments(app.console))
 
 
+@pytest.mark.slow
 async def test_tui_shows_hostile_data_literally(events, catalogue, tmp_path):
     from inspector.tui.app import InspectorApp
     from inspector.tui.detail import DetailPane

@@ -21,6 +21,9 @@ from inspector.emit.channels import wire_requests
 from inspector.emit.send import send
 from inspector.store import Store, check_store
 
+# Every test here starts a real proxy or runs the CLI in a subprocess: seconds each.
+pytestmark = pytest.mark.slow
+
 MITMDUMP = Path(sys.executable).with_name("mitmdump")
 
 

@@ -35,6 +35,7 @@ def _per_channel(requests: list[WireRequest]) -> Counter:
     return counts
 
 
+@pytest.mark.slow
 def test_every_channel_is_captured_decoded_audited_stored_and_forwarded(live_proxy, upstream):
     proxy = live_proxy(keys=(KEYS,))
     requests = wire_requests(KEYS)
@@ -91,6 +92,7 @@ def test_block_and_sinkhole_never_reach_the_upstream(live_proxy, upstream):
     assert actions == {"refine-v4-browser": "sinkhole", "appsmith-server-usage": "sinkhole", "hasura-cli": "block"}
 
 
+@pytest.mark.slow
 def test_blocked_requests_stay_local_under_load_and_decode_errors(live_proxy, upstream):
     proxy = live_proxy(default_action="block")  # like --block-all
     pixel = by_channel("refine-v4-browser")
@@ -114,6 +116,7 @@ def test_block_kill_mode_drops_the_connection(live_proxy, upstream):
     assert upstream.count() == 0
 
 
+@pytest.mark.slow
 def test_rule_from_another_process_applies_within_a_second(live_proxy, upstream):
     proxy = live_proxy()
     pixel = by_channel("refine-v4-browser")
@@ -210,6 +213,7 @@ def test_discover_records_likely_telemetry_on_unknown_hosts(live_proxy, upstream
     assert "unknown-endpoint" in {f["code"] for f in events[0]["findings"]}
 
 
+@pytest.mark.slow
 def test_the_demo_sends_every_channel_with_a_decrypted_jwe_a_block_and_a_sinkhole(tmp_path):
     from inspector.cli.app import App
     from inspector.emit.demo import DemoRunner
@@ -249,6 +253,7 @@ def _pixel_observation(i: int):
     return Observation(method="GET", url=f"{pixel.url}&n={i}", headers=(("User-Agent", "test"),))
 
 
+@pytest.mark.slow
 def test_worker_batches_and_finishes_what_is_pending_when_stopped(tmp_path):
     from inspector.core.rules import Decision
     from inspector.proxy import addon as addon_module
@@ -279,6 +284,7 @@ def test_worker_batches_and_finishes_what_is_pending_when_stopped(tmp_path):
         assert reader.event_count() == n
 
 
+@pytest.mark.slow
 def test_worker_wakes_for_a_lone_observation_and_drops_beyond_its_bound(caplog):
     from inspector.core.rules import Decision
     from inspector.proxy.addon import BATCH_WINDOW, TelemetryInspector, Worker

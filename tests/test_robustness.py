@@ -7,6 +7,7 @@ import gzip
 import json
 import time
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -45,6 +46,7 @@ def test_arbitrary_bytes(body, host, path, hdrs):
     check(Observation("POST", f"https://{host}{path}", headers=tuple(hdrs), body=body))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(value=json_values, host=st.sampled_from(HOSTS), path=st.sampled_from(PATHS),
        wrap=st.sampled_from(["json", "b64", "gzip", "query"]))
@@ -66,6 +68,7 @@ def test_arbitrary_query_strings(text, host):
     check(Observation("GET", f"https://{host}/telemetry?{text}"))
 
 
+@pytest.mark.slow
 def test_hostile_corpus():
     pipe = Pipeline(CATALOGUE, limits=Limits(max_body=8_000_000, max_decompressed=8_000_000))
     corpus = {
@@ -182,6 +185,7 @@ def test_compiled_schema_errors_match_jsonschema_on_the_wire_payloads_and_edge_v
     assert compile_errors({"type": "object", "patternProperties": {}}, FORMAT_CHECKER.conforms) is None
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(pair=st.sampled_from(WIRE_PAYLOADS),
        ops=st.lists(st.tuples(st.sampled_from(["add", "drop", "set"]), st.integers(0, 500), json_values,

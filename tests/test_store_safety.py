@@ -66,6 +66,7 @@ COMMANDS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: "-".join(c[:2]).strip("-"))
 def test_cli_refuses_a_symlinked_store(tmp_path, linked, command):
     link, real, content = linked
@@ -90,6 +91,7 @@ def test_the_default_store_path_is_checked_too(tmp_path, linked):
     assert_untouched(default, real, content)
 
 
+@pytest.mark.slow
 def test_a_dangling_link_is_refused_and_its_target_not_created(tmp_path):
     link = tmp_path / "store.json"
     target = tmp_path / "elsewhere.json"
@@ -101,6 +103,7 @@ def test_a_dangling_link_is_refused_and_its_target_not_created(tmp_path):
     assert link.is_symlink() and not target.exists()
 
 
+@pytest.mark.slow
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "store.json"
     os.mkfifo(fifo)

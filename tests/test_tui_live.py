@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import KEYS, cli_env
 
 from inspector.core.keys import Keyring
@@ -22,6 +23,9 @@ from inspector.proxy.runner import EmbeddedRunner
 from inspector.store import Store
 from inspector.tui.app import InspectorApp
 from inspector.tui.event_list import EventList
+
+# Every test here starts a real proxy or runs the CLI in a subprocess: seconds each.
+pytestmark = pytest.mark.slow
 
 
 def make_app(tmp_path: Path, upstream, keys=()) -> InspectorApp:

@@ -46,6 +46,7 @@ def pixel_event(pipe: Pipeline, payload: dict) -> dict:
     return pipe.process(Observation("GET", url)).to_dict()
 
 
+@pytest.mark.slow
 async def test_list_detail_filter_vendors_help(catalogue, tmp_path):
     pipe = Pipeline(catalogue)
     app = InspectorApp(catalogue, export_dir=tmp_path)
@@ -116,6 +117,7 @@ async def test_block_key_sets_a_policy_rule_without_store(catalogue):
         assert app.rules.decide(None, None, "t.demo.example").action == "sinkhole"
 
 
+@pytest.mark.slow
 async def test_key_loading_decodes_encrypted_events(catalogue, tmp_path: Path):
     key = jwk.JWK.generate(kty="RSA", size=2048, kid="tui-key")
     (tmp_path / "key.json").write_text(key.export_private())
@@ -142,6 +144,7 @@ async def test_key_loading_decodes_encrypted_events(catalogue, tmp_path: Path):
         assert "jwe(RSA-OAEP-256, A256GCM)" in " ".join(app.feed.all[0]["decoding"])
 
 
+@pytest.mark.slow
 async def test_corrupt_store_is_a_notice_not_a_crash(catalogue, tmp_path: Path):
     from inspector.store import Store, StoreError
     path = tmp_path / "store.json"
@@ -192,6 +195,7 @@ async def settle(pilot, app, timeout: float = 20.0) -> None:
     assert not app.feed.behind()
 
 
+@pytest.mark.slow
 async def test_big_store_is_read_lazily_counted_between_frames_and_follows_retention(catalogue, tmp_path):
     from inspector.store import Store
     pipe = Pipeline(catalogue)

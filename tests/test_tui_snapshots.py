@@ -42,14 +42,14 @@ def events() -> list[dict]:
     for request in wire_requests(KEYS):
         if request.channel not in CHANNELS:
             continue
-        for obs in observation_of(request):
+        for sent in observation_of(request):
             clock += 1.5
             action = "block" if request.channel == "hasura-cli" else "allow"
             # the answer the client got: the inspector's own when blocked, else the server's
             answer = block_answer() if action == "block" else LocalAnswer(
                 200, (("Content-Type", "application/json"), ("Date", "Sat, 21 Nov 2026 08:00:00 GMT")),
                 b'{"status":"ok"}')
-            obs = replace(obs, timestamp=clock, response_status=answer.status, response_headers=answer.headers,
+            obs = replace(sent, timestamp=clock, response_status=answer.status, response_headers=answer.headers,
                           response_body=answer.body, response_local=action == "block")
             event = pipeline.process(obs, action=action).to_dict()
             rows.append(event)
@@ -77,12 +77,14 @@ def tab(name: str):
     return run_before
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("name", ["payload", "findings", "decoding", "request"])
 def test_main_screen_and_detail_tabs(snap_compare, size, name):
     assert snap_compare(make_app(), terminal_size=size, run_before=tab(name))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("screen, key", [("vendors", "v"), ("help", "question_mark")])
 def test_vendors_view_and_help(snap_compare, size, screen, key):
@@ -119,6 +121,7 @@ def test_request_tab_of_a_blocked_request(snap_compare, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.slow
 def test_light_theme(snap_compare):
     """Readable on a light terminal too (badges carry a symbol and a word, not only a colour)."""
     async def run_before(pilot) -> None:

@@ -64,6 +64,7 @@ def assert_cursor_row_shown(listing: EventList) -> None:
     assert drawn.rstrip() == expected.rstrip()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_the_newest_event_is_on_screen_after_end_and_as_events_arrive(catalogue, size):
     pipe = Pipeline(catalogue)
@@ -111,6 +112,7 @@ async def test_the_newest_event_is_on_screen_after_end_and_as_events_arrive(cata
         assert_cursor_row_shown(listing)
 
 
+@pytest.mark.slow
 async def test_columns_headers_and_paths_at_80_and_120_columns(catalogue):
     full = Catalogue.load()
     pipe = Pipeline(catalogue)
@@ -148,6 +150,7 @@ async def test_columns_headers_and_paths_at_80_and_120_columns(catalogue):
             assert "quit" in str(app.screen.query_one("#help-text").render())
 
 
+@pytest.mark.slow
 async def test_a_store_line_rewritten_by_another_json_tool_opens_in_the_tui(catalogue, tmp_path):
     pipe = Pipeline(catalogue)
     path = tmp_path / "store.json"
@@ -179,6 +182,7 @@ async def test_a_store_line_rewritten_by_another_json_tool_opens_in_the_tui(cata
         store.close()
 
 
+@pytest.mark.slow
 async def test_keys_loaded_one_after_another_update_the_finding(catalogue, tmp_path):
     keys = [jwk.JWK.generate(kty="RSA", size=2048) for _ in range(3)]
     for i, key in enumerate(keys):
@@ -227,6 +231,7 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.slow
 async def test_export_asks_where_defaults_to_the_data_directory_and_says_where(catalogue, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
@@ -264,6 +269,7 @@ async def test_export_asks_where_defaults_to_the_data_directory_and_says_where(c
         assert set(tmp_path.rglob("*")) == before
 
 
+@pytest.mark.slow
 async def test_first_run_without_a_store_explains_and_creates_nothing(catalogue, tmp_path):
     path = tmp_path / "data" / "telemetry-inspector" / "store.json"
     # what `tui` without --store does when the default store does not exist yet

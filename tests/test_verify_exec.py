@@ -24,6 +24,9 @@ from conftest import ROOT, cli_env
 
 from inspector.verify.netns import probe
 
+# Every test here starts a real proxy or runs the CLI in a subprocess: seconds each.
+pytestmark = pytest.mark.slow
+
 APPS = ROOT / "tests" / "data" / "verify"
 VENDOR = "https://telemetry.hasura.io/v1/http"
 NO_NAMESPACE = probe()
