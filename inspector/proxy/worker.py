@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from inspector.core.event import Event
+from inspector.core.keys import Keyring
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
@@ -31,6 +32,7 @@ class WorkerHost(Protocol):
     """What the worker uses of its addon (TelemetryInspector)."""
 
     catalogue: Catalogue
+    keyring: Keyring
     pipeline: Pipeline
     store: Any
     redact: bool
