@@ -462,3 +462,29 @@ async def test_vendors_view_drills_into_a_policy_and_lists_host_rules(catalogue)
         await pilot.press("escape")
         await pilot.pause()
         assert "sinkhole" in dict(zip(headers, table.get_row_at(0), strict=True))["rule"]
+
+
+async def test_events_recorded_by_another_handle_are_read_when_they_arrive(catalogue, tmp_path):
+    """`run` audits in a helper process, which records: the events reach the UI whole, their
+    records are in the file, not yet in the UI's handle of the store."""
+    pipe = Pipeline(catalogue)
+    path = tmp_path / "store.json"
+    writer = Store(path)  # the helper process's handle
+    reader = Store(path, lazy_events=True)  # the UI's
+    app = InspectorApp(catalogue, store=reader)
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            for batch in range(4):
+                events = [pixel(pipe, {"version": "1", "count": batch * 10 + k}) for k in range(3)]
+                for event, doc_id in zip(events, writer.add_events([e.to_dict() for e in events]), strict=True):
+                    event.store_id = doc_id
+                    app._from_proxy(event)
+                await pilot.pause(0.15)
+            assert len(app.feed.all) == 12
+            assert [e["decoded"]["count"] for e in app.feed.all][-3:] == [30, 31, 32]
+            assert not [e for e in app.feed.all if e.get("verdict") == "error"]
+            assert_cursor_row_shown(app.query_one(EventList))
+    finally:
+        writer.close()
+        reader.close()

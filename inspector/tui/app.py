@@ -239,7 +239,7 @@ class InspectorApp(App[int]):
 
         def ready(addrs: list[tuple[str, int]]) -> None:
             self.listen = ", ".join(f"{h}:{p}" for h, p in addrs)
-            self.call_from_thread(self._update_status)
+            self.call_from_thread(self._refresh_list)  # the status, and the empty list's port
 
         error = self.runner.run(ready)
         if error is not None:
@@ -265,6 +265,13 @@ class InspectorApp(App[int]):
             rows, self._pending = self._pending, []
         last = self.feed.last_store_id()  # stored ids grow: up to it, read from the store already
         rows = [r for r in rows if not isinstance(r.get("doc_id"), int) or r["doc_id"] > last]
+        if rows and self.store is not None and any(isinstance(r.get("doc_id"), int) for r in rows):
+            # Another handle may have written them (`run` audits in a helper process, which
+            # records): this one reads what was appended before the list asks for the rows.
+            try:
+                self.store.refresh()
+            except Exception as exc:  # noqa: BLE001 - a notice; the rows say what they are
+                self.notify(f"cannot read the store: {exc}", severity="error", timeout=10)
         if rows:
             self.feed.add(rows)
             self.feed.forget_missing()
