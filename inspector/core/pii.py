@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +71,29 @@ def _valid_ipv6(text: str) -> bool:
 
 
 _API_HINT = re.compile(r"sk_|rk_|gh[po]_|github_pat_|AKIA|xox|AIza|glpat-|npm_")
+# What a match of each needs somewhere in the text, found by a pattern that starts with a literal
+# or a plain class (Python's re scans for those fast; a pattern that starts with a lookbehind is
+# tried at every position): digits and three dots as an IPv4 address has them; a dot and one of
+# the top-level names for a host name.
+_IPV4_HINT = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
+_FQDN_HINT = re.compile(r"\.(?:com|net|org|io|dev|app|co|us|uk|de|fr|info|biz|cloud|ai|me)(?![\w-])")
+_LOCAL_TLDS = (".local", ".lan", ".internal", ".corp", ".home", ".localdomain")
+_DIGITS = "0123456789"
+
+
+@lru_cache(maxsize=4096)
+def _secret_key(key: str) -> bool:
+    """Is `key` a field name that holds a secret (password, token, api_key…)? (Names repeat.)"""
+    return _SECRET_KEY.search(key) is not None
 
 
 def scan_text(text: str, key: str | None = None, prefilter: bool = True) -> list[PiiHit]:
     """Personal data in one string value (`key` is its field name, for token-like fields).
 
-    `prefilter`: skip each detector whose match needs a character the text lacks (an "@" for
-    an e-mail, a "." for an address or host name...): most telemetry strings are short words
-    and version numbers. The answer is the same either way (tests/test_audit_claims.py)."""
+    `prefilter`: skip each detector whose match needs something the text lacks (an "@" for an
+    e-mail, "digit.digit" for an IPv4 address, ".com"-like for a host name, 13 digits for a card
+    number…): most telemetry strings are short words, versions and paths. The answer is the
+    same either way (tests/test_audit_claims.py)."""
     hits: list[PiiHit] = []
     if len(text) > 100_000:
         text = text[:100_000]
@@ -86,25 +102,25 @@ def scan_text(text: str, key: str | None = None, prefilter: bool = True) -> list
     if check or "@" in text:
         for m in _EMAIL.finditer(text):
             hits.append(PiiHit("email", m.group(0), "e-mail address"))
-    if dot:
+    if check or (dot and text.count(".") >= 3 and _IPV4_HINT.search(text)):
         for m in _IPV4.finditer(text):
             if _valid_ipv4(m.group(0)):
                 hits.append(PiiHit("ipv4", m.group(0), "IPv4 address"))
-    if ":" in text:
+    colons = text.count(":")
+    if check or colons >= 2:  # (an IPv6 address has two at least)
         for m in _IPV6.finditer(text):
             if _valid_ipv6(m.group(0)) and not _MAC.fullmatch(m.group(0)):
                 hits.append(PiiHit("ipv6", m.group(0), "IPv6 address"))
-        for m in _MAC.finditer(text):
-            hits.append(PiiHit("mac", m.group(0), "MAC address"))
-    elif "-" in text:
+    if check or colons + text.count("-") >= 5:  # (a MAC address has five separators)
         for m in _MAC.finditer(text):
             hits.append(PiiHit("mac", m.group(0), "MAC address"))
     if check or "Users" in text or "/home/" in text:
         for m in _HOME.finditer(text):
             hits.append(PiiHit("home-path", m.group(0), f"home-directory path (user name {m.group(1)!r})"))
-    if dot:
+    if check or (dot and any(tld in text for tld in _LOCAL_TLDS)):
         for m in _LOCAL_HOST.finditer(text):
             hits.append(PiiHit("hostname", m.group(0), "local host name"))
+    if check or (dot and _FQDN_HINT.search(text)):
         emails = {h.value for h in hits if h.kind == "email"}
         for m in _FQDN.finditer(text):
             if not any(m.group(0) in e for e in emails):
@@ -118,13 +134,13 @@ def scan_text(text: str, key: str | None = None, prefilter: bool = True) -> list
     if check or _API_HINT.search(text):
         for m in _API_KEY.finditer(text):
             hits.append(PiiHit("api-key", m.group(0)[:8] + "…", "API key"))
-    if check or len(text) >= 13:
+    if check or (len(text) >= 13 and sum(text.count(d) for d in _DIGITS) >= 13):  # 13 digits at least
         for m in _CARD.finditer(text):
             digits = re.sub(r"[ -]", "", m.group(0))
             # Card numbers start with an issuer digit 2–6 (Mastercard 2/5, Amex/JCB/Diners 3, Visa 4,
             # Discover/UnionPay 6): 19-digit nanosecond timestamps (1…) pass Luhn one time in ten.
             if 13 <= len(digits) <= 19 and digits[0] in "23456" and _luhn(digits) and len(set(digits)) > 1:
                 hits.append(PiiHit("card-number", digits[:4] + "…" + digits[-4:], "payment card number"))
-    if key and _SECRET_KEY.search(key) and text and len(text) >= 6 and not hits:
+    if key and text and len(text) >= 6 and not hits and _secret_key(key):
         hits.append(PiiHit("token", text[:4] + "…", f"secret in a field named {key!r}"))
     return hits
