@@ -21,7 +21,7 @@ FULL = [
     ["bench_pipeline.py"],
     ["bench_store.py", "--n", "100000"],
     ["bench_tui.py", "--events", "100000"],
-    ["bench_proxy.py", "--requests", "1000", "--rounds", "8", "--memory", "10000,50000"],
+    ["bench_proxy.py", "--requests", "1000", "--rounds", "4", "--memory", "10000,50000"],
     ["bench_audit.py", "--sizes", "10000,20000,100000,1000000", "--formats", "json,html",
      "--store-sizes", "20000,100000"],
 ]
