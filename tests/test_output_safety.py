@@ -222,12 +222,18 @@ def parse_html(text: str) -> Elements:
 def test_html_report_has_no_element_or_attribute_from_captured_data(events, catalogue):
     doc = parse_html(render(events, catalogue, "html", ["<img src=x onerror=alert(1)>.har"]))
     report_tags = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "strong",
-                   "code", "table", "tr", "th", "td", "ul", "li", "span", "br", "blockquote", "small"}
+                   "code", "table", "tr", "th", "td", "ul", "li", "span", "br", "blockquote", "small",
+                   "figure", "svg", "text", "rect", "line"}  # (the summary chart: inline SVG)
+    chart_attributes = {"xmlns", "role", "width", "height", "viewbox", "font-family", "font-size", "aria-labelledby",
+                        "id", "x", "y", "font-weight", "fill", "x1", "y1", "x2", "y2", "stroke"}
     assert {tag for tag, _ in doc.tags} <= report_tags
     for tag, attrs in doc.tags:
-        assert set(attrs) <= {"lang", "charset", "http-equiv", "content", "class"}, (tag, attrs)
+        allowed = chart_attributes if tag in ("svg", "text", "rect", "line", "title") else set()
+        assert set(attrs) <= {"lang", "charset", "http-equiv", "content", "class"} | allowed, (tag, attrs)
         if "class" in attrs:
-            assert attrs["class"] in ("violation", "warning", "info")
+            assert attrs["class"] in ("violation", "warning", "info", "chart")
+        for name in set(attrs) & chart_attributes - {"xmlns", "font-family", "aria-labelledby", "id", "role"}:
+            assert re.fullmatch(r"[0-9.]+|#[0-9a-f]{6}|bold|0 0 [0-9]+ [0-9]+", attrs[name] or ""), (tag, name, attrs)
     csp = [a["content"] for t, a in doc.tags if t == "meta" and a.get("http-equiv") == "Content-Security-Policy"]
     assert csp and "default-src 'none'" in csp[0]
     text = "".join(doc.text)

@@ -53,6 +53,29 @@ def _unopened(event: dict[str, Any]) -> bool:
         isinstance(f, dict) and f.get("code") == "unverifiable-encrypted" for f in event.get("findings") or [])
 
 
+def _tail(text: str, width: int) -> str:
+    """`text` in `width` columns, keeping its end (a path's file name)."""
+    return text if len(text) <= width else "…" + text[len(text) - width + 1:]
+
+
+UNOPENED_CODES = ("unverifiable-encrypted", "decode-error")
+
+
+def _with_context_findings(old: dict[str, Any], fresh: dict[str, Any]) -> dict[str, Any]:
+    """An event decoded again keeps the findings its audit made from more than the request
+    alone (request 2 of a session, a rule's reason): an audit of it on its own cannot make them
+    again. Those about the payload that did not open go; the verdict is counted anew."""
+    from inspector.core.event import event_from_dict
+
+    made = {(f.get("code"), f.get("path")) for f in fresh.get("findings") or [] if isinstance(f, dict)}
+    kept = [f for f in old.get("findings") or [] if isinstance(f, dict) and f.get("code") not in UNOPENED_CODES
+            and (f.get("code"), f.get("path")) not in made]
+    if kept:
+        fresh = {**fresh, "findings": kept + list(fresh.get("findings") or [])}
+        fresh["verdict"] = event_from_dict(fresh).verdict
+    return fresh
+
+
 class InspectorApp(App[int]):
     """`telemetry-inspector run` (embedded proxy) and `tui --store PATH` (browse a store)."""
 
@@ -313,7 +336,8 @@ class InspectorApp(App[int]):
             pass
 
     def empty_text(self) -> list[str]:
-        """What the event list says while it has nothing to show: how to get something there."""
+        """What the event list says while it has nothing to show: how to get something there
+        (at most six lines of 78 columns: the list's height at 80×24)."""
         if self.feed.filter_text and len(self.feed.all):
             return [f"No event matches the filter {self.feed.filter_text!r} — Esc clears it."]
         if self.runner is not None:
@@ -321,15 +345,15 @@ class InspectorApp(App[int]):
                 return [f"The proxy is not running: {self.proxy_error}", "Press q to quit."]
             port = self.listen.rsplit(":", 1)[-1] if self.listen else "PORT"
             return ["Waiting for telemetry. Send an app's traffic through the proxy:",
-                    f"  HTTPS_PROXY=http://127.0.0.1:{port} HTTP_PROXY=http://127.0.0.1:{port} your-app",
-                    f"  and make it trust the CA {self.runner.ca_cert()}",
-                    "  (or: telemetry-inspector exec -- your-app, which does both)"]
-        where = (f"The store {self.store_path} holds no events yet." if self.store is not None
-                 else f"Nothing recorded yet (no store at {self.store_path or 'the default path'}).")
-        return [where, "Start capturing in another terminal:",
-                "  telemetry-inspector exec -- your-app     (runs it through the proxy)",
-                "  telemetry-inspector proxy                (then HTTPS_PROXY=http://127.0.0.1:8080)",
-                "  or, instead of this view: telemetry-inspector run (the proxy and this view in one)",
+                    f"  HTTPS_PROXY=http://127.0.0.1:{port} your-app   (HTTP_PROXY alike)",
+                    f"  trusting the CA {_tail(str(self.runner.ca_cert()), 58)}",
+                    "  or: telemetry-inspector exec -- your-app   (does both)"]
+        where = (f"The store {_tail(str(self.store_path), 40)} holds no events yet." if self.store is not None
+                 else f"Nothing recorded yet (no store at {_tail(str(self.store_path or '-'), 40)}).")
+        return [where, "Start capturing, in another terminal:",
+                "  telemetry-inspector exec -- your-app     runs it through the proxy",
+                "  telemetry-inspector proxy    then HTTPS_PROXY=http://127.0.0.1:8080 ...",
+                "  or instead: telemetry-inspector run      the proxy and this view in one",
                 "Events appear here as they are recorded; ? shows the keys."]
 
     def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
@@ -378,7 +402,11 @@ class InspectorApp(App[int]):
         self.notify(f"{action} {kind} {target}: applies to the next request", title="rule saved")
 
     def rule_for(self, policy_id: str, vendor: str) -> str:
-        decision = self.rules.decide(policy_id, vendor, "")
+        """The rule its requests get: on the policy, else on its host (`B`), its vendor, … (the
+        first host it names; a pattern host only through a wildcard rule)."""
+        policy = self.catalogue.get(policy_id)
+        hosts = [h for h in (policy.hosts if policy else ()) if "*" not in h]
+        decision = self.rules.decide(policy_id, vendor, hosts[0] if hosts else "")
         if decision.rule is not None and decision.rule.kind == "policy":
             return decision.action  # a rule on this very policy: no need to say which
         return f"{decision.action} ({decision.reason})"
@@ -459,7 +487,7 @@ class InspectorApp(App[int]):
                 return
             self.export_to(Path(value.strip()).expanduser())
 
-        self.push_screen(PromptScreen("Export the report of the events shown to (.md, .html, .json, .txt, .sarif)",
+        self.push_screen(PromptScreen("Export a report to (.md .html .json .txt .sarif)",
                                       str(self.export_default())), done)
 
     def export_to(self, path: Path) -> Path | None:
@@ -535,6 +563,7 @@ class InspectorApp(App[int]):
             for kept in ("action_reason", "response"):  # what decoding does not change
                 if event.get(kept) is not None:
                     fresh[kept] = event[kept]
+            fresh = _with_context_findings(event, fresh)
             try:
                 self.feed.replace(ids[k], fresh)
             except Exception as exc:  # noqa: BLE001

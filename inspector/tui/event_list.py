@@ -49,7 +49,7 @@ def verdict_label(event: dict[str, Any]) -> str:
     verdict = event.get("verdict") or "unknown"
     if verdict == "violation":
         n = sum(1 for f in event.get("findings", []) if f.get("severity") == "violation")
-        return f"✗ {n} viol" if n > 1 else "✗ 1 viol"
+        return f"✗ {n} viol" if n < 10 else f"✗{min(n, 999)} viol"[:8]  # eight columns, whatever the count
     return VERDICT_BADGE.get(verdict, verdict)
 
 
@@ -177,6 +177,7 @@ class EventList(ScrollView, can_focus=True):
         # shrink (a column that changes width while scrolling is hard to read).
         self._who_seen = 10
         self._owner_seen = 6
+        self._had_rows = False
 
     @property
     def rows(self) -> Sequence[dict[str, Any]]:
@@ -199,7 +200,10 @@ class EventList(ScrollView, can_focus=True):
         """The underlying list changed (new events, or a new filter)."""
         count = len(self.rows)
         self.virtual_size = Size(0, count + HEADER_LINES)
+        had, self._had_rows = self._had_rows, count > 0
         if count == 0:
+            if had:  # (a filter that matches nothing): the detail pane empties too
+                self.post_message(self.Selected(0, None))
             self.cursor = 0
         elif self.follow or self.cursor >= count:
             self._move_to(count - 1, announce=True)

@@ -116,7 +116,7 @@ def summary_chart(model: ReportModel) -> str:
         out.append(f'<text x="{text_x}" y="{y + 29}">findings: {severities[0]} violations · '
                    f"{severities[1]} warnings · {severities[2]} info</text>")
         out.append(f'<line x1="0" y1="{y + 40}" x2="{width}" y2="{y + 40}" stroke="#eeeeee"/>')
-    out.append(f'<text x="0" y="{height - 4}" fill="#555">Fields: of the policies whose requests were seen; '
+    out.append(f'<text x="0" y="{height - 4}" fill="#555555">Fields: of the policies whose requests were seen; '
                "each kind of bar to its own scale.</text>")
     out.append("</svg>")
     return "\n".join(out)
