@@ -124,6 +124,7 @@ def png_pixels(path: Path) -> tuple[int, int, list[bytes]]:
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium on this machine (Debian: apt-get install chromium)")
 def test_the_report_renders_its_chart_in_headless_chromium(tmp_path):
     page = tmp_path / "report.html"

@@ -65,6 +65,7 @@ def assert_cursor_row_shown(listing: EventList) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 async def test_the_newest_event_is_on_screen_after_end_and_as_events_arrive(catalogue, size):
     pipe = Pipeline(catalogue)
@@ -117,6 +118,7 @@ async def test_the_newest_event_is_on_screen_after_end_and_as_events_arrive(cata
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 async def test_columns_headers_and_paths_at_80_and_120_columns(catalogue):
     full = Catalogue.load()
     pipe = Pipeline(catalogue)
@@ -155,6 +157,7 @@ async def test_columns_headers_and_paths_at_80_and_120_columns(catalogue):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 async def test_a_store_line_rewritten_by_another_json_tool_opens_in_the_tui(catalogue, tmp_path):
     pipe = Pipeline(catalogue)
     path = tmp_path / "store.json"
@@ -186,6 +189,7 @@ async def test_a_store_line_rewritten_by_another_json_tool_opens_in_the_tui(cata
         store.close()
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 async def test_keys_loaded_one_after_another_update_the_finding(catalogue, tmp_path):
     keys = [jwk.JWK.generate(kty="RSA", size=2048) for _ in range(3)]
@@ -241,6 +245,7 @@ def mode(path: Path) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 async def test_export_asks_where_defaults_to_the_data_directory_and_says_where(catalogue, tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.chdir(tmp_path)
@@ -279,6 +284,7 @@ async def test_export_asks_where_defaults_to_the_data_directory_and_says_where(c
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 async def test_first_run_without_a_store_explains_and_creates_nothing(catalogue, tmp_path):
     path = tmp_path / "data" / "telemetry-inspector" / "store.json"
     # what `tui` without --store does when the default store does not exist yet
@@ -303,6 +309,7 @@ async def test_first_run_without_a_store_explains_and_creates_nothing(catalogue,
         assert "demo-pixel" in listing.render_line(1).text
 
 
+@pytest.mark.slow
 async def test_a_rule_set_before_anything_was_recorded_creates_the_store(catalogue, tmp_path):
     path = tmp_path / "store.json"
     app = InspectorApp(catalogue, store=None, poll_store=True, store_path=path)
@@ -315,6 +322,7 @@ async def test_a_rule_set_before_anything_was_recorded_creates_the_store(catalog
         assert store.rules()[0]["target"] == "t.demo.example"
 
 
+@pytest.mark.slow
 async def test_the_request_tab_shows_the_response_and_a_sinkholed_requests_local_answer(tmp_path, upstream):
     """Live: the server's answer to an allowed request; the inspector's own to a sinkholed one."""
     from test_tui_live import make_app, pick, sent, until
@@ -379,6 +387,7 @@ def test_every_builtin_quote_reads_the_same_with_its_cells_apart():
         assert readable_quote(prose) == prose
 
 
+@pytest.mark.slow
 async def test_findings_and_reports_show_a_flattened_table_row_with_its_cells():
     from inspector.core.event import event_from_dict
     from inspector.report.render import render
@@ -400,6 +409,7 @@ async def test_findings_and_reports_show_a_flattened_table_row_with_its_cells():
     assert "providersboolean[]List" in render(events, catalogue, "json")  # machine output: verbatim
 
 
+@pytest.mark.slow
 async def test_a_batch_container_is_shown_as_the_container_it_is():
     from inspector.core.event import event_from_dict
     from inspector.report.render import render
@@ -429,6 +439,7 @@ async def test_a_batch_container_is_shown_as_the_container_it_is():
     assert "undeclared, observed |" not in next(line for line in markdown.splitlines() if "`batch`" in line)
 
 
+@pytest.mark.slow
 async def test_vendors_view_drills_into_a_policy_and_lists_host_rules(catalogue):
     pipe = Pipeline(catalogue)
     rows = [pixel(pipe, {"version": "1", "count": i}).to_dict() for i in range(4)]
@@ -473,6 +484,7 @@ async def test_vendors_view_drills_into_a_policy_and_lists_host_rules(catalogue)
         assert "sinkhole" in dict(zip(headers, table.get_row_at(0), strict=True))["rule"]
 
 
+@pytest.mark.slow
 async def test_events_recorded_by_another_handle_are_read_when_they_arrive(catalogue, tmp_path):
     """`run` audits in a helper process, which records: the events reach the UI whole, their
     records are in the file, not yet in the UI's handle of the store."""
