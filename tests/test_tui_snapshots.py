@@ -95,6 +95,7 @@ def test_vendors_view_and_help(snap_compare, size, screen, key):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_vendors_drill_down(snap_compare, size):
     """Enter on a policy of the vendors view: its fields never seen, the undeclared ones, its claims."""
@@ -109,6 +110,7 @@ def test_vendors_drill_down(snap_compare, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_request_tab_of_a_blocked_request(snap_compare, size):
     """The Request tab of a blocked request: the request, then the answer the inspector gave."""
