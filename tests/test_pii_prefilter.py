@@ -12,6 +12,7 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -29,6 +30,7 @@ PIECES = st.sampled_from([
     "0", "1", "4", "9", "a", "F", ".", ":", "-", " ", "/", "\\", "@", "_", "x", "com", "io", "local", "corp",
     "home/", "Users", "C:\\Users\\", "Bearer ", "eyJ", "eyJhbGciOiJIUzI1NiJ9", "sk_live_", "AKIA", "ghp_",
     "xoxb-", "AIza", "npm_", "4111", "1111", "5555", "255.", "10.", "fe80", "::", "00:1A", "example",
+    "\u0664", "\u0661\u0661\u0661\u0661", "\u0967",  # digits that are not ASCII: \d matches them too
 ])
 KEYS = st.sampled_from([None, "value", "token", "api_key", "password", "name", "admin-secret"])
 _num = st.integers(0, 999).map(str)
@@ -40,7 +42,7 @@ SHAPES = st.one_of(
     st.tuples(st.lists(_hex, min_size=2, max_size=8), st.sampled_from([":", "::"])).map(lambda t: t[1].join(t[0])),
     st.tuples(st.lists(st.text("0123456789abcdef", min_size=2, max_size=2), min_size=4, max_size=7), _sep)
     .map(lambda t: t[1].join(t[0])),
-    st.tuples(st.lists(st.text("0123456789", min_size=1, max_size=5), min_size=2, max_size=6), _sep)
+    st.tuples(st.lists(st.text("0123456789\u0661\u0664", min_size=1, max_size=5), min_size=2, max_size=6), _sep)
     .map(lambda t: t[1].join(t[0])),
     st.tuples(st.lists(st.text("abcxyz019-", min_size=1, max_size=6), min_size=1, max_size=4),
               st.sampled_from(["com", "io", "local", "lan", "corp", "me", "comx", "org-"]))
@@ -77,3 +79,13 @@ def test_every_recorded_string_scans_the_same_with_and_without_the_prefilters():
             assert scan_text(text, key) == scan_text(text, key, prefilter=False), (obs.url, text)
             scanned += 1
     assert scanned > 1000
+
+
+@pytest.mark.parametrize("text", [
+    "4" + "\u0661" * 3 + "1" * 12,                  # a card number with digits that are not ASCII
+    "4111 1111 1111 \u0661\u0661\u0661\u0661",
+    "1.2.3.4", "a 10.0.0.1 b", "00-1A-2B-3C-4D-5E", "fe80::1", "build.corp", "x.lan", "api.example.io",
+])
+def test_edge_cases_scan_the_same_with_and_without_the_prefilters(text):
+    assert scan_text(text) == scan_text(text, prefilter=False)
+    assert scan_text(text, prefilter=False)  # each is a hit: the prefilter must not skip it

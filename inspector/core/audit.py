@@ -56,9 +56,19 @@ class Auditor:
         self.state: dict[str, Any] = {}  # the claim checks' memory across requests (max-requests' counts)
         # id(policy) → (its claims, registry version, their plan): worked out once, not per request
         self._plans: dict[int, tuple[tuple[ClaimSpec, ...], int, ClaimPlan]] = {}
+        # the payload walked in this request and its strings: the credential labels and the PII
+        # scan walk it once (the value is kept here, so its id cannot be another's)
+        self._walked: tuple[Any, list[tuple[str, str | None, str]]] = (None, [])
+
+    def _strings_of(self, value: Any) -> list[tuple[str, str | None, str]]:
+        walked = self._walked
+        if walked[0] is not value or value is None:
+            walked = self._walked = (value, _string_list(value))
+        return walked[1]
 
     def audit(self, obs: Observation, decoded: Decoded, policy: Policy | None,
               collector: Collector | None = None) -> list[Finding]:
+        self._walked = (None, [])  # (walked again for each request, even the same value mutated)
         findings: list[Finding] = []
         findings.extend(self._decode_findings(decoded, policy))
         credentials = self._credentials(obs, decoded, collector, findings) if collector is not None else set()
@@ -113,7 +123,7 @@ class Auditor:
         found: set[str] = set()
         if decoded.structured and collector.credential_paths:  # (no walk for a collector with none)
             pattern, keys = _credential_matcher(collector.credential_paths)
-            for where, key, value in _strings(decoded.value):
+            for where, key, value in self._strings_of(decoded.value):
                 if (key in keys or "*" in keys) and pattern.match(where):
                     found.add(where)
                     findings.append(Finding("credential", INFO, where,
@@ -248,7 +258,7 @@ class Auditor:
         spec = (plan or self._plan(policy)).escalations.get("pii") if policy else None
         claim = Claim(spec.check, spec.citation) if spec else None
         out = []
-        for where, key, text in _strings(value):
+        for where, key, text in self._strings_of(value):
             if where in skip:
                 continue
             for hit in scan_text(text, key):
@@ -308,6 +318,26 @@ def _spec_at(policy: Policy, parts: list[Any]) -> dict[str, Any] | None:
     dotted = json_path(["[]" if isinstance(p, int) else p for p in parts]).replace(".[]", "[]")
     dotted = re.sub(r"\[\]", "[]", dotted)
     return policy.declared_paths().get(dotted)
+
+
+def _string_list(value: Any) -> list[tuple[str, str | None, str]]:
+    """`list(_strings(value))`, without a generator's step per string."""
+    out: list[tuple[str, str | None, str]] = []
+    append = out.append
+    stack: list[tuple[Any, str, str | None]] = [(value, "", None)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, where, key = pop()
+        if isinstance(node, str):
+            append((where, key, node))
+        elif isinstance(node, dict):
+            for k, child in reversed(list(node.items())):
+                name = str(k)
+                push((child, f"{where}.{name}" if where else name, name))
+        elif isinstance(node, list):
+            for i in range(len(node) - 1, -1, -1):
+                push((node[i], f"{where}[{i}]", key))
+    return out
 
 
 def _strings(value: Any) -> Iterable[tuple[str, str | None, str]]:

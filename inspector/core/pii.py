@@ -77,8 +77,8 @@ _API_HINT = re.compile(r"sk_|rk_|gh[po]_|github_pat_|AKIA|xox|AIza|glpat-|npm_")
 # the top-level names for a host name.
 _IPV4_HINT = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
 _FQDN_HINT = re.compile(r"\.(?:com|net|org|io|dev|app|co|us|uk|de|fr|info|biz|cloud|ai|me)(?![\w-])")
-_LOCAL_TLDS = (".local", ".lan", ".internal", ".corp", ".home", ".localdomain")
-_DIGITS = "0123456789"
+_LOCAL_HINT = re.compile(r"\.(?:local|lan|internal|corp|home|localdomain)(?![\w-])")
+_NO_DIGITS = str.maketrans("", "", "0123456789")
 
 
 @lru_cache(maxsize=4096)
@@ -117,7 +117,7 @@ def scan_text(text: str, key: str | None = None, prefilter: bool = True) -> list
     if check or "Users" in text or "/home/" in text:
         for m in _HOME.finditer(text):
             hits.append(PiiHit("home-path", m.group(0), f"home-directory path (user name {m.group(1)!r})"))
-    if check or (dot and any(tld in text for tld in _LOCAL_TLDS)):
+    if check or (dot and _LOCAL_HINT.search(text)):
         for m in _LOCAL_HOST.finditer(text):
             hits.append(PiiHit("hostname", m.group(0), "local host name"))
     if check or (dot and _FQDN_HINT.search(text)):
@@ -134,7 +134,8 @@ def scan_text(text: str, key: str | None = None, prefilter: bool = True) -> list
     if check or _API_HINT.search(text):
         for m in _API_KEY.finditer(text):
             hits.append(PiiHit("api-key", m.group(0)[:8] + "…", "API key"))
-    if check or (len(text) >= 13 and sum(text.count(d) for d in _DIGITS) >= 13):  # 13 digits at least
+    # 13 digits at least (\d is any Unicode digit: a text that is not ASCII is always looked at)
+    if check or (len(text) >= 13 and (not text.isascii() or len(text) - len(text.translate(_NO_DIGITS)) >= 13)):
         for m in _CARD.finditer(text):
             digits = re.sub(r"[ -]", "", m.group(0))
             # Card numbers start with an issuer digit 2–6 (Mastercard 2/5, Amex/JCB/Diners 3, Visa 4,

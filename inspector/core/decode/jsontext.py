@@ -16,15 +16,19 @@ def nesting_depth(value: Any, limit: int) -> int:
     """Nesting depth of a JSON value, without recursion."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    containers = (dict, list)
     while stack:
-        node, depth = stack.pop()
-        if isinstance(node, (dict, list)):
+        node, depth = pop()
+        if isinstance(node, containers):
             if depth > deepest:
                 deepest = depth
                 if deepest > limit:
                     return deepest
-            children = node.values() if isinstance(node, dict) else node
-            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+            below = depth + 1
+            for child in node.values() if isinstance(node, dict) else node:
+                if isinstance(child, containers):  # (a loop, not a generator per node: this runs per event)
+                    push((child, below))
     return deepest
 
 

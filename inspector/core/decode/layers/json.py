@@ -40,17 +40,18 @@ def expand_nested(value: Any, rnd: Round) -> Any:
     result: Decoded = rnd.result
     limits = rnd.limits
     remaining = limits.max_nested_json
+    expanded = False
     stack: list[tuple[Any, str]] = [(value, "")]
     while stack:
         node, path = stack.pop()
         items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
         for key, child in list(items):
-            where = child_path(path, key)
             if isinstance(child, (dict, list)):
-                stack.append((child, where))
+                stack.append((child, child_path(path, key)))
             elif isinstance(child, str) and len(child) >= 2 and child[0] in "{[" and child[-1] in "}]":
                 if remaining <= 0:
                     continue
+                where = child_path(path, key)  # (a path only for what may be JSON: most strings are not)
                 remaining -= 1
                 if rnd.budget.exceeded():
                     result.issues.append(Issue("decode-error", "decoding time budget exceeded; "
@@ -63,10 +64,12 @@ def expand_nested(value: Any, rnd: Round) -> Any:
                     continue
                 if isinstance(parsed, (dict, list)):
                     node[key] = parsed
+                    expanded = True
                     result.layers.append(Layer(f"json@{where}"))
                     result.issues.extend(Issue(i.code, i.message, join_path(where, i.path)) for i in issues)
                     stack.append((parsed, where))
-    if nesting_depth(value, limits.max_depth) > limits.max_depth:
+    # parse_json measured the value as parsed: only JSON put into it since can have deepened it
+    if expanded and nesting_depth(value, limits.max_depth) > limits.max_depth:
         raise Stop("decode-error", f"json: nesting deeper than {limits.max_depth} levels")
     return value
 
