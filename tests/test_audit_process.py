@@ -115,6 +115,7 @@ print("audit child:", any(b"inspector.proxy.auditproc" in c for c in cmdlines))
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("audit_in", ["process", "thread"])
 def test_exec_audits_in_a_helper_process_unless_told_otherwise(tmp_path, audit_in):
     import subprocess
@@ -141,6 +142,7 @@ def _audit_children(pid: int) -> list[int]:
     return [k for k in kids if b"inspector.proxy.auditproc" in Path(f"/proc/{k}/cmdline").read_bytes()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("audit_in", ["process", "thread"])
 def test_run_audits_in_a_helper_process_unless_told_otherwise(tmp_path, audit_in):
     import signal

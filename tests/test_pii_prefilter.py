@@ -58,6 +58,7 @@ def test_random_texts_scan_the_same_with_and_without_the_prefilters(text, key):
     assert scan_text(text, key) == scan_text(text, key, prefilter=False)
 
 
+@pytest.mark.slow
 @settings(max_examples=3000, deadline=None)
 @given(TEXTS, KEYS)
 def test_address_and_number_shapes_scan_the_same_with_and_without_the_prefilters(text, key):
