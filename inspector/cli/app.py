@@ -42,10 +42,6 @@ class App:
         """One message, as given (callers make captured text safe first)."""
         click.echo(text, err=err, nl=nl)
 
-    def warn(self, text: str) -> None:
-        """A `warning: …` line on stderr, made safe to show."""
-        click.echo(safe_line(f"warning: {text}"), err=True)
-
     def write_report(self, output: Path, text: str) -> None:
         """A report or export to a file, readable by its owner only (mode 0600)."""
         from inspector.report.files import write_private
