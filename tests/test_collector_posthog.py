@@ -337,12 +337,14 @@ def test_timing_stays_linear_on_a_large_batch(pipeline):
         body = json.dumps({"api_key": TOKEN, "batch": [{"event": "e", "distinct_id": "u", "properties": {"i": i}}
                                                         for i in range(n)]}).encode()
         obs = Observation("POST", "https://us.i.posthog.com/batch/", (), body)
-        start = time.perf_counter()
+        start = time.process_time()
         pipeline.process(obs)
-        return time.perf_counter() - start
+        return time.process_time() - start
     took(500)
     small, large = min(took(2_000) for _ in range(3)), min(took(8_000) for _ in range(3))
-    assert large < small * 8  # 4x the input: well under 16x
+    # CPU time of this process (other processes on the shared machine do not count): 4x the
+    # input, well under the 16x a quadratic step would take
+    assert large < small * 10
 
 
 # ---------------------------------------------------------------- sinkhole answers
