@@ -193,3 +193,18 @@ def test_audit_of_a_store_reads_it_an_event_at_a_time(tmp_path, audited, monkeyp
     assert result.exit_code == 0, result.output
     again = json.loads(result.output)["events"]
     assert [(e["url"], e["verdict"]) for e in again] == [(e.url, e.verdict) for e in events]
+
+
+def test_a_store_scan_gives_the_events_the_store_holds_in_order(tmp_path):
+    from inspector.store import Store
+
+    path = tmp_path / "store.json"
+    with Store(path, max_events=5) as store:  # retention deletes the oldest as it goes
+        for i in range(12):
+            store.add_event({"url": f"https://x.example/{i}", "findings": []})
+        store.update_event(store.event_ids()[-1], {"url": "https://x.example/changed"})
+    with Store(path, readonly=True, lazy_events=True) as lazy, Store(path, readonly=True) as whole:
+        scanned = list(lazy.scan_events())
+        assert scanned == whole.events()
+        assert [e["url"] for e in scanned] == [f"https://x.example/{i}" for i in range(7, 11)] + \
+            ["https://x.example/changed"]

@@ -23,9 +23,7 @@ def read_store_events(path: Path, session: str) -> Iterator[Observation]:
         raise CaptureError(str(exc)) from None
     total = usable = 0
     try:
-        for event in store.iter_events(store.event_ids()):
-            if event is None:
-                continue
+        for event in store.scan_events():
             total += 1
             obs = observation_from_event(event)
             if obs is None:

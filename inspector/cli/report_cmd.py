@@ -40,9 +40,7 @@ def report(app: App, store_path: Path | None, fmt: str, output: Path | None, fai
     seen = Seen(SEVERITY_RANK[fail_on] if fail_on != "never" else None)
 
     def events() -> Iterator[Event]:
-        for row in store.iter_events(store.event_ids()):
-            if row is None:
-                continue
+        for row in store.scan_events():
             event = event_from_dict(row)
             if policy_filter and event.policy not in policy_filter:
                 continue

@@ -128,6 +128,16 @@ class Store:
         for doc_id, doc in zip(ids, self._storage.documents("events", [str(i) for i in ids]), strict=True):
             yield None if doc is None else {**doc, "doc_id": int(doc_id)}
 
+    def scan_events(self) -> Iterator[dict]:
+        """Every event in insertion order, read sequentially without caching and without a list
+        of the ids (a report of the whole store): on a handle that does not refresh meanwhile
+        (read-only), memory holds the index the handle has anyway and one event."""
+        self._need_events()
+        keys = self._storage.table_data("events")
+        for key, doc in zip(keys, self._storage.documents("events", keys), strict=True):
+            if doc is not None:
+                yield {**doc, "doc_id": int(key)}
+
     def event_ids(self, after: int = 0) -> list[int]:
         """The ids of the events, in insertion order; with `after`, only the ids above it
         (the events added since, as ids only grow)."""
