@@ -7,19 +7,15 @@ the policy format, the loader's checks and the audit find it here.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from inspector.core.claims.base import ClaimCheck, ClaimSpec, Param
+from inspector.core.plugins import PackageModules
 
 _REGISTRY: dict[str, ClaimCheck] = {}
 _ESCALATING: dict[str, tuple[str, ...]] = {}  # asked twice per audited request: kept until the registry changes
 _VERSION = [0]  # bumped when the registry changes: a plan made before is stale
-_LOADED = False
-_LOADING = threading.Lock()  # the proxy audits in threads: none may see a half-filled registry
 
 
 def register[C: type[ClaimCheck]](cls: C) -> C:
@@ -41,18 +37,8 @@ def unregister(name: str) -> None:
     _VERSION[0] += 1
 
 
-def _load() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    with _LOADING:
-        if _LOADED:
-            return
-        import inspector.core.claims as package
-        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if module.name not in ("base", "registry"):
-                importlib.import_module(f"{package.__name__}.{module.name}")
-        _LOADED = True
+_MODULES = PackageModules("inspector.core.claims", skip=("base", "registry"))
+_load = _MODULES.load
 
 
 def checks() -> tuple[ClaimCheck, ...]:

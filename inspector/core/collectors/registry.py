@@ -6,14 +6,12 @@ plus its entries in the host catalogue; nothing else names it.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from typing import Any
 
 from inspector.core.collectors.base import Collector
+from inspector.core.plugins import PackageModules
 
 _REGISTRY: dict[str, Collector] = {}
-_LOADED = False
 
 
 def register[C: type[Collector]](cls: C) -> C:
@@ -27,15 +25,9 @@ def register[C: type[Collector]](cls: C) -> C:
     return cls
 
 
-def _load() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    _LOADED = True
-    import inspector.core.collectors as package
-    for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-        if module.name not in ("base", "registry"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+# (modules whose name starts with "_" are helpers, not profiles: importing them is harmless)
+_MODULES = PackageModules("inspector.core.collectors", skip=("base", "registry"))
+_load = _MODULES.load
 
 
 def collectors() -> tuple[Collector, ...]:

@@ -13,9 +13,6 @@ the first layer that reads text, the loop turns the bytes into text, or stops at
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -23,6 +20,7 @@ from typing import Any, Protocol
 from inspector.core.decode.jsontext import parse_json
 from inspector.core.decode.model import LABELS, Budget, Decoded, Issue, Limits
 from inspector.core.keys import Keyring
+from inspector.core.plugins import PackageModules
 
 
 class Decoder(Protocol):
@@ -92,8 +90,6 @@ class DecodeLayer:
 _REGISTRY: dict[str, DecodeLayer] = {}
 _PEELERS: list[tuple[DecodeLayer, ...]] = []  # the loop's layers in order, kept until the registry changes
 _CODINGS: dict[str, DecodeLayer] = {}  # Content-Encoding name or alias → its layer
-_LOADED = False
-_LOADING = threading.RLock()  # (re-entered: a layer module registering while the package loads)
 
 
 def register(layer: DecodeLayer) -> DecodeLayer:
@@ -128,18 +124,8 @@ def _changed() -> None:
             LABELS[layer.name] = layer.label
 
 
-def load() -> None:
-    """Import every module of `layers/` (once): each registers its layers."""
-    global _LOADED
-    if _LOADED:
-        return
-    with _LOADING:
-        if _LOADED:
-            return
-        package = importlib.import_module("inspector.core.decode.layers")
-        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            importlib.import_module(f"{package.__name__}.{module.name}")
-        _LOADED = True
+_MODULES = PackageModules("inspector.core.decode.layers")
+load = _MODULES.load  # import every module of `layers/` (once): each registers its layers
 
 
 def all_layers() -> tuple[DecodeLayer, ...]:

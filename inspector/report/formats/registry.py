@@ -10,16 +10,14 @@ a `render` gets the events as a list.
 
 from __future__ import annotations
 
-import importlib
 import io
-import pkgutil
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import TextIO
 
 from inspector.core.event import Event
+from inspector.core.plugins import PackageModules
 from inspector.core.policy import Catalogue
 
 # (events, catalogue, inputs) → the report's text
@@ -55,8 +53,6 @@ def text_of(writer: Writer, events: Iterable[Event], catalogue: Catalogue, input
 
 
 _REGISTRY: dict[str, ReportFormat] = {}
-_LOADED = False
-_LOADING = threading.Lock()
 
 
 def register(fmt: ReportFormat) -> ReportFormat:
@@ -77,18 +73,8 @@ def unregister(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def _load() -> None:
-    global _LOADED
-    if _LOADED:
-        return
-    with _LOADING:
-        if _LOADED:
-            return
-        import inspector.report.formats as package
-        for module in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
-            if module.name != "registry":
-                importlib.import_module(f"{package.__name__}.{module.name}")
-        _LOADED = True
+_MODULES = PackageModules("inspector.report.formats", skip=("registry",))
+_load = _MODULES.load
 
 
 def formats() -> tuple[ReportFormat, ...]:
