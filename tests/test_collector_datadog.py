@@ -180,11 +180,11 @@ def test_bounded_and_linear(pipeline: Pipeline) -> None:
                                    "&dd-evp-encoding=deflate", body=bomb))
     assert event["items"] == [] and any("exceeds" in f["message"] for f in event["findings"])
     line = rum_lines().split(b"\n")[0]
-    started = time.process_time()
+    started = time.thread_time()
     event = run(pipeline, Observation(method="POST", url=f"https://browser-intake-datadoghq.com/api/v2/rum?{QUERY}",
                                       body=b"\n".join([line] * 12000)))
     assert len(event["items"]) == 10000 and any("more than 10000 lines" in f["message"] for f in event["findings"])
-    assert time.process_time() - started < 20
+    assert time.thread_time() - started < 20
 
 
 # --------------------------------------------------------------------------- the real SDKs, through the proxy

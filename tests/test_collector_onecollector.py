@@ -117,9 +117,9 @@ def test_hostile_bodies_never_raise(pipeline: Pipeline, body: bytes) -> None:
 
 def test_linear_in_lines(pipeline: Pipeline) -> None:
     body = stream(*[recorded_line()] * 5000)
-    started = time.process_time()
+    started = time.thread_time()
     event = run(pipeline, Observation(method="POST", url=URL, body=body))
-    assert len(event["items"]) == 5000 and time.process_time() - started < 15
+    assert len(event["items"]) == 5000 and time.thread_time() - started < 15
 
 
 @pytest.mark.slow

@@ -148,9 +148,9 @@ def test_pixel_bounds() -> None:
 def test_a_large_batch_is_linear(pipeline: Pipeline) -> None:
     message = {"type": "track", "event": "e", "userId": "u", "channel": "server", "properties": {"n": 1}}
     body = json.dumps({"batch": [message] * 20000}).encode()
-    started = time.process_time()
+    started = time.thread_time()
     event = run(pipeline, post(f"https://{HOST}/v1/batch", body))
-    assert len(event["items"]) == 20000 and time.process_time() - started < 10
+    assert len(event["items"]) == 20000 and time.thread_time() - started < 10
 
 
 # --------------------------------------------------------------------------- the real SDK, through the proxy
