@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from urllib.parse import urlsplit
 
 from mitmproxy import http, io
 from mitmproxy.exceptions import FlowReadException
+from mitmproxy.net.http import url as mitm_url
 
 from inspector.core.enforce import mismatch
 from inspector.core.event import RESPONSE_PREVIEW
@@ -58,15 +60,41 @@ def request_observation(flow: http.HTTPFlow, session: str = "default", source: s
 
 
 def _url(flow: http.HTTPFlow, names: tuple[tuple[str, str], ...]) -> str:
+    """`request.pretty_url` (the Host header's host), or `request.url` when the names disagree
+    or the Host header is malformed. The origin part is memoised: this runs on the proxy's
+    event loop for every request, and a connection's Host header repeats."""
     request = flow.request
     if names and mismatch(names) is not None:
         return request.url
-    try:
-        url = request.pretty_url
-        urlsplit(url).hostname  # noqa: B018 - raises for a malformed Host header such as [v]x
-    except ValueError:
+    if request.first_line_format == "authority":
+        return request.authority
+    host_header = request.host_header
+    if not host_header:
         return request.url
-    return url
+    path = request.path
+    if path == "*":
+        path = ""
+    elif not path.startswith("/"):  # (a path that could read as part of the authority)
+        try:
+            pretty = request.pretty_url
+            urlsplit(pretty).hostname  # noqa: B018 - raises for a malformed Host header such as [v]x
+        except ValueError:
+            return request.url
+        return pretty
+    origin = _origin(request.scheme, host_header)
+    return request.url if origin is None else origin + path
+
+
+@functools.lru_cache(maxsize=1024)
+def _origin(scheme: str, host_header: str) -> str | None:
+    """`scheme://host[:port]` as `pretty_url` writes it; None for a malformed Host header."""
+    try:
+        pretty_host, pretty_port = mitm_url.parse_authority(host_header, check=False)
+        origin = mitm_url.unparse(scheme, pretty_host, pretty_port or mitm_url.default_port(scheme) or 443, "")
+        urlsplit(origin + "/").hostname  # noqa: B018 - raises for a malformed Host header such as [v]x
+    except ValueError:
+        return None
+    return origin
 
 
 def websocket_observations(flow: http.HTTPFlow, session: str = "default", source: str = "") -> Iterator[Observation]:

@@ -8,6 +8,7 @@ matching uses these.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -22,6 +23,9 @@ _SLASHES = re.compile(r"/{2,}")
 MAX_HOST = 1024
 
 
+# Memoised: the proxy asks for every name of every request (a few per request, on its event
+# loop), and a connection's names repeat. Bounded: a client inventing names only evicts.
+@functools.lru_cache(maxsize=4096)
 def normalize_host(raw: str | None) -> str | None:
     """Lower case, no port, no brackets, no trailing dots, IDNA as punycode, IPs canonical.
 

@@ -16,6 +16,7 @@ them applies.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ def name_pairs(names: tuple[tuple[str, str], ...]) -> list[tuple[str, str | None
     return [(role, normalize_host(raw)) for role, raw in names if raw]
 
 
+@functools.lru_cache(maxsize=1024)  # (asked for each live request: a connection's names repeat)
 def mismatch(names: tuple[tuple[str, str], ...]) -> str | None:
     """A message when the names of one request disagree (None when they agree).
 
@@ -80,6 +82,7 @@ def mismatch(names: tuple[tuple[str, str], ...]) -> str | None:
     return "the request names different hosts: " + ", ".join(parts) + connects
 
 
+@functools.lru_cache(maxsize=1024)
 def _is_ip(name: str) -> bool:
     try:
         ipaddress.ip_address(name)

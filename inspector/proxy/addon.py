@@ -6,6 +6,7 @@ Used embedded (`telemetry-inspector proxy` / `run`) and by mitmproxy's own tools
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -340,38 +341,49 @@ class TelemetryInspector:
     def _decide(self, flow: http.HTTPFlow, final: bool) -> None:
         """Both hooks: at `requestheaders` the head decides (the shape, if needed, waits for the
         body); at `request` the body is there, and the destination is asked again (another
-        addon may have rewritten it)."""
+        addon may have rewritten it). When nothing the head's decision rested on has changed
+        (every name, the method, scheme, port and path, the rules), it stands without being
+        worked out again: this runs on the proxy's event loop for every request."""
         state: _FlowState | None = flow.metadata.get("ti")
-        is_upgrade = flow.request.headers.get("upgrade", "").lower() == "websocket"
+        request = flow.request
+        is_upgrade = request.headers.get("upgrade", "").lower() == "websocket"
         names = flow_names(flow)
-        obs = request_observation(flow, session=self.session, names=names)
-        if is_upgrade:
-            obs = _with_transport(obs, "websocket")
-        select = (lambda candidates: self._select(obs, candidates)) if final else None
-        outcome = self.enforcer.decide(obs, names, select)
-        if state is not None and STRICTNESS[state.outcome.action] > STRICTNESS[outcome.action] \
-                and not state.outcome.pending:
-            outcome = state.outcome  # what was decided on the head stands, or a stricter one
+        enforcer = self.enforcer
+        key = (names, request.method, request.scheme, request.port, request.path, is_upgrade)
+        if final and state is not None and state.key == key and state.enforcer is enforcer \
+                and state.obs is not None and not state.outcome.pending:
+            outcome = state.outcome
+            obs = _replace(state.obs, body=request.raw_content or b"")
+        else:
+            obs = request_observation(flow, session=self.session, names=names)
+            if is_upgrade:
+                obs = _with_transport(obs, "websocket")
+            select = (lambda candidates: self._select(obs, candidates)) if final else None
+            outcome = enforcer.decide(obs, names, select)
+            if state is not None and STRICTNESS[state.outcome.action] > STRICTNESS[outcome.action] \
+                    and not state.outcome.pending:
+                outcome = state.outcome  # what was decided on the head stands, or a stricter one
         if outcome.decision is None:
             flow.metadata.pop("ti", None)
             return  # not telemetry
         flow.request.stream = False  # the body is held until the decision (see configure)
-        state = _FlowState(outcome, names)
+        answered = state.answered if state is not None else None
+        if state is None or state.outcome is not outcome:
+            _mark(flow, outcome)
+        state = _FlowState(outcome, names, obs, key, enforcer)
+        state.answered = answered
         flow.metadata["ti"] = state
         if outcome.pending:
             return
         decision = outcome.decision
         policy_id = outcome.policy.id if outcome.policy else None
-        _mark(flow, outcome)
         if decision.action != "allow":
+            if state.answered != decision.action or flow.response is None:
+                # Answered at the head: mitmproxy reads the rest of the body and never connects upstream.
+                self._answer(flow, decision.action, obs, outcome.answer_as, outcome.collector)
+                state.answered = decision.action
             if not final:
-                # Answered now: mitmproxy reads the rest of the body and never connects upstream.
-                self._answer(flow, decision.action, obs, outcome.answer_as, outcome.collector)
-                state.answered = True
                 return
-            if not state.answered or flow.response is None:
-                self._answer(flow, decision.action, obs, outcome.answer_as, outcome.collector)
-                state.answered = True
             if decision.action == "block" and self.block_mode == "kill":
                 flow.response = None
                 flow.kill()
@@ -379,7 +391,7 @@ class TelemetryInspector:
                 self.worker_submit(_replace(obs, **response_fields(flow.response, local=True)), decision, policy_id)
         elif final:
             # server_connect lets this client's connection to the destination open
-            self._approved.add((flow.client_conn.id, flow.request.host, flow.request.port))
+            self._approved.add((flow.client_conn.id, request.host, request.port))
             if not is_upgrade:
                 flow.metadata["ti_obs"] = (obs, decision, policy_id)
 
@@ -409,12 +421,12 @@ class TelemetryInspector:
     def _fail_closed(self, flow: http.HTTPFlow, exc: BaseException) -> None:
         self._decision_error(exc)
         state = _FlowState(Outcome(Decision("block", None, "an error while deciding")), ())
-        state.failed = state.answered = True
+        state.failed, state.answered = True, "block"
         flow.metadata["ti"] = state
         if self.block_mode == "kill":
             flow.kill()
         else:
-            flow.response = http.Response.make(*_block_response(self.block_status))
+            flow.response = _response(block_answer(self.block_status))
 
     def _decision_error(self, exc: BaseException) -> None:
         """One warning line per kind of error, then every 1,000th with the count."""
@@ -474,7 +486,7 @@ class TelemetryInspector:
             answer = sinkhole_answer(obs, policy.sinkhole if policy else None)
         else:
             answer = block_answer(self.block_status)
-        flow.response = http.Response.make(answer.status, answer.body, dict(answer.headers))
+        flow.response = _response(answer)
 
 
 MARKERS = {"allow": ":mag:", "block": ":no_entry:", "sinkhole": ":hole:"}
@@ -501,18 +513,42 @@ class _Refused(layer.Layer):
 class _FlowState:
     """What was decided for one flow (kept in flow.metadata["ti"])."""
 
-    __slots__ = ("answered", "failed", "names", "outcome")
+    __slots__ = ("answered", "enforcer", "failed", "key", "names", "obs", "outcome")
 
-    def __init__(self, outcome: Outcome, names: tuple[tuple[str, str], ...]) -> None:
+    def __init__(self, outcome: Outcome, names: tuple[tuple[str, str], ...], obs: Observation | None = None,
+                 key: tuple[Any, ...] | None = None, enforcer: Enforcer | None = None) -> None:
         self.outcome = outcome
         self.names = names
-        self.answered = False  # our local answer is on the flow
+        self.obs = obs            # the request as its head showed it
+        self.key = key            # what the decision rested on (see _decide)
+        self.enforcer = enforcer  # and the rules it was made with
+        self.answered: str | None = None  # the action whose local answer is on the flow
         self.failed = False    # deciding raised: blocked, nothing more to do
 
 
-def _block_response(status: int) -> tuple[int, bytes, dict[str, str]]:
-    answer = block_answer(status)
-    return answer.status, answer.body, dict(answer.headers)
+# Local answers repeat (a block page, a collector's sinkhole reply): each is made once and
+# copied. `Response.make` type-checks every field of a new message, four times the cost of the
+# copy, on the event loop for every answered request.
+_ANSWERS: dict[tuple[int, bytes, tuple[tuple[str, str], ...]], http.Response] = {}
+_ANSWER_CACHE_MAX = 64
+_ANSWER_CACHE_BODY = 4096
+
+
+def _response(answer: LocalAnswer) -> http.Response:
+    key = (answer.status, answer.body, tuple(answer.headers))
+    template = _ANSWERS.get(key)
+    if template is None:
+        template = http.Response.make(answer.status, answer.body, dict(answer.headers))
+        if len(answer.body) > _ANSWER_CACHE_BODY:
+            return template  # (an answer built from the request: not worth keeping)
+        if len(_ANSWERS) >= _ANSWER_CACHE_MAX:
+            _ANSWERS.clear()
+        _ANSWERS[key] = template
+    response = copy.copy(template)
+    response.data = copy.copy(template.data)
+    response.data.headers = template.data.headers.copy()
+    response.data.timestamp_start = response.data.timestamp_end = time.time()
+    return response
 
 
 def _authority(host: str) -> str:
