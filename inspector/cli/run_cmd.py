@@ -26,6 +26,7 @@ def run(app: App, config: ProxyConfig, demo: bool, audit_in: str) -> None:
     import tempfile
 
     from inspector.proxy.runner import EmbeddedRunner
+    from inspector.proxy.service import ProcessRunner
     from inspector.tui.app import InspectorApp
 
     tmp = None
@@ -35,20 +36,27 @@ def run(app: App, config: ProxyConfig, demo: bool, audit_in: str) -> None:
                          confdir=config.confdir or Path(tmp.name) / "mitmproxy",
                          listen="127.0.0.1:0" if config.listen == DEFAULT_LISTEN else config.listen)
     settings, addon, store = app.build_proxy(config, keep_events=True)
-    if audit_in == "process":
-        from inspector.proxy.assemble import audit_in_process
-
-        # The UI's process (the proxy's too) only decides; each event comes back whole for the
-        # live list and its tallies.
-        audit_in_process(addon, config, store, output=None, events="full")
     demo_runner = None
     on_ready = None
-    if demo:
-        from inspector.emit.demo import DemoRunner
-        demo_runner = DemoRunner(settings, addon, store).prepare()
-        on_ready = demo_runner.start_sending
-    runner = EmbeddedRunner(settings, addon, on_ready=on_ready)
-    ui = InspectorApp(addon.catalogue, addon.keyring, store=store, runner=runner)
+    runner: EmbeddedRunner | ProcessRunner
+    if audit_in == "process" and not demo:
+        # The proxy runs as `proxy` does, in a process of its own (its audit in its helper): the
+        # UI's drawing never holds the proxy's interpreter. The UI reads the events from the store.
+        runner = ProcessRunner(settings, addon, config, store.path if store is not None else None)
+    else:
+        if audit_in == "process":
+            from inspector.proxy.assemble import audit_in_process
+
+            # The demo's proxy (its local upstream and redirect are addons of this process): it
+            # only decides here; each event comes back whole for the live list and its tallies.
+            audit_in_process(addon, config, store, output=None, events="full")
+        if demo:
+            from inspector.emit.demo import DemoRunner
+            demo_runner = DemoRunner(settings, addon, store).prepare()
+            on_ready = demo_runner.start_sending
+        runner = EmbeddedRunner(settings, addon, on_ready=on_ready)
+    ui = InspectorApp(addon.catalogue, addon.keyring, store=store, runner=runner,
+                      poll_store=isinstance(runner, ProcessRunner))
     try:
         # Listening before the UI is drawn: a port in use is one line and exit 2, not an empty UI
         error = runner.start()
@@ -70,7 +78,7 @@ def run(app: App, config: ProxyConfig, demo: bool, audit_in: str) -> None:
     if ui.proxy_error:
         app.echo(safe_line(f"error: {ui.proxy_error}"), err=True)
         sys.exit(EXIT_INPUT)
-    s = addon.stats  # what `proxy` prints when it stops
+    s = runner.stats if isinstance(runner, ProcessRunner) else addon.stats  # what `proxy` prints when it stops
     app.echo(f"stopped: {s['events']} events, {s['violation']} with violations, {s['blocked']} blocked, "
              f"{s['sinkholed']} sinkholed" + ("" if demo else f"; store: {store.path if store else '-'}"), err=True)
     exit_now(code or 0)
