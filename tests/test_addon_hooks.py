@@ -10,6 +10,7 @@ from inspector.core.enforce import Enforcer
 from inspector.core.rules import Rule, RuleBook
 from inspector.emit.channels import wire_requests
 from inspector.proxy.addon import TelemetryInspector
+from inspector.proxy.worker import complete
 
 PIXEL = next(r for r in wire_requests() if r.channel == "refine-v4-browser")
 HOST = PIXEL.url.split("/")[2]
@@ -20,8 +21,8 @@ class Inbox:
     def __init__(self) -> None:
         self.items: list = []
 
-    def submit(self, obs, decision, policy_id) -> None:
-        self.items.append((obs, decision, policy_id))
+    def submit(self, obs, decision, policy_id, extras=None) -> None:
+        self.items.append((complete(obs, extras), decision, policy_id))  # as the worker merges them
 
 
 @pytest.fixture
@@ -58,8 +59,13 @@ def test_an_unchanged_request_is_decided_once(addon, monkeypatch):
     addon.request(f)
     assert calls[0] == 1
     assert f.metadata["ti"].outcome.action == "allow" and f.response is None
-    obs = f.metadata["ti_obs"][0]
-    assert obs.body == (f.request.raw_content or b"") and obs.url == PIXEL.url
+    f.response = tflow.tresp()
+    addon.response(f)
+    obs = addon.worker.items[-1][0]
+    assert obs.body == f.request.raw_content and obs.url == PIXEL.url
+    assert obs.response_status == 200 and obs.response_body == f.response.raw_content[:2048]
+    assert dict(obs.response_headers) == dict(f.response.headers.items())
+    assert not obs.response_local
 
 
 def test_a_destination_rewritten_between_the_hooks_is_decided_again(addon, monkeypatch):

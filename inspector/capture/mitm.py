@@ -32,6 +32,15 @@ def response_fields(response: http.Response | None, local: bool = False) -> dict
             "response_body": raw[:RESPONSE_PREVIEW], "response_size": len(raw), "response_local": local}
 
 
+def raw_response(response: http.Response | None, local: bool = False) -> tuple[Any, ...] | None:
+    """What `response_fields` reads of a response, undecoded (bytes): taken on the proxy's event
+    loop, turned into Observation fields by the worker (inspector.proxy.worker.complete)."""
+    if response is None:
+        return None
+    raw = response.raw_content or b""
+    return response.status_code, response.headers.fields, raw[:RESPONSE_PREVIEW], len(raw), local
+
+
 def flow_names(flow: http.HTTPFlow) -> tuple[tuple[str, str], ...]:
     """Every name of the flow's destination, raw: where the proxy connects (the CONNECT target,
     an absolute URL's authority, a transparent connection's original address), the TLS SNI and
@@ -68,7 +77,8 @@ def _url(flow: http.HTTPFlow, names: tuple[tuple[str, str], ...]) -> str:
         return request.url
     if request.first_line_format == "authority":
         return request.authority
-    host_header = request.host_header
+    # (flow_names read it already: the Host header, or HTTP/2's :authority)
+    host_header = next((name for role, name in names if role == "host"), None) if names else request.host_header
     if not host_header:
         return request.url
     path = request.path

@@ -24,8 +24,8 @@ from mitmproxy.proxy import commands, events, layer, layers, server_hooks
 from inspector.capture.mitm import (
     flow_names,
     header_fields,
+    raw_response,
     request_observation,
-    response_fields,
     websocket_message_observation,
 )
 from inspector.core.actions import LocalAnswer, block_answer, sinkhole_answer
@@ -342,21 +342,25 @@ class TelemetryInspector:
         """Both hooks: at `requestheaders` the head decides (the shape, if needed, waits for the
         body); at `request` the body is there, and the destination is asked again (another
         addon may have rewritten it). When nothing the head's decision rested on has changed
-        (every name, the method, scheme, port and path, the rules), it stands without being
-        worked out again: this runs on the proxy's event loop for every request."""
+        (the destination, port, scheme, method, path, every header, the SNI, the rules), it
+        stands without being worked out again: this runs on the proxy's event loop for every
+        request. What the worker needs beyond the head (the body, the answer) is handed to it
+        as it is, and merged into the observation off the event loop."""
         state: _FlowState | None = flow.metadata.get("ti")
         request = flow.request
-        is_upgrade = request.headers.get("upgrade", "").lower() == "websocket"
-        names = flow_names(flow)
         enforcer = self.enforcer
-        key = (names, request.method, request.scheme, request.port, request.path, is_upgrade)
+        key = (request.host, request.port, request.scheme, request.method, request.path, request.headers.fields,
+               flow.client_conn.sni if flow.client_conn is not None else None)
         if final and state is not None and state.key == key and state.enforcer is enforcer \
                 and state.obs is not None and not state.outcome.pending:
             outcome = state.outcome
-            obs = _replace(state.obs, body=request.raw_content or b"")
+            obs = state.obs
+            extras: dict[str, Any] = {"body": request.raw_content or b""}
         else:
+            names = flow_names(flow)
             obs = request_observation(flow, session=self.session, names=names)
-            if is_upgrade:
+            extras = {}
+            if _is_upgrade(obs):
                 obs = _with_transport(obs, "websocket")
             select = (lambda candidates: self._select(obs, candidates)) if final else None
             outcome = enforcer.decide(obs, names, select)
@@ -366,17 +370,21 @@ class TelemetryInspector:
         if outcome.decision is None:
             flow.metadata.pop("ti", None)
             return  # not telemetry
-        flow.request.stream = False  # the body is held until the decision (see configure)
+        request.stream = False  # the body is held until the decision (see configure)
         answered = state.answered if state is not None else None
         if state is None or state.outcome is not outcome:
             _mark(flow, outcome)
-        state = _FlowState(outcome, names, obs, key, enforcer)
+        if state is None or state.obs is not obs:
+            state = _FlowState(outcome, obs.names, obs, key, enforcer)
+        else:
+            state.outcome = outcome
         state.answered = answered
         flow.metadata["ti"] = state
         if outcome.pending:
             return
         decision = outcome.decision
         policy_id = outcome.policy.id if outcome.policy else None
+        is_upgrade = obs.transport == "websocket"
         if decision.action != "allow":
             if state.answered != decision.action or flow.response is None:
                 # Answered at the head: mitmproxy reads the rest of the body and never connects upstream.
@@ -388,12 +396,13 @@ class TelemetryInspector:
                 flow.response = None
                 flow.kill()
             if not is_upgrade:  # recorded with the answer the client was given here
-                self.worker_submit(_replace(obs, **response_fields(flow.response, local=True)), decision, policy_id)
+                extras["response"] = raw_response(flow.response, local=True)
+                self.worker_submit(obs, decision, policy_id, extras)
         elif final:
             # server_connect lets this client's connection to the destination open
             self._approved.add((flow.client_conn.id, request.host, request.port))
             if not is_upgrade:
-                flow.metadata["ti_obs"] = (obs, decision, policy_id)
+                flow.metadata["ti_obs"] = (obs, decision, policy_id, extras)
 
     def _select(self, obs: Observation, candidates: list[Policy]) -> Policy | None:
         """Which candidate's shape the body has; bounded, keyless work on the event loop. None:
@@ -440,10 +449,10 @@ class TelemetryInspector:
     def response(self, flow: http.HTTPFlow) -> None:
         pending = flow.metadata.pop("ti_obs", None)
         if pending is not None:
-            obs, decision, policy_id = pending
+            obs, decision, policy_id, extras = pending
             if flow.response is not None:  # the request as seen in the request hook, plus the answer
-                obs = _replace(obs, **response_fields(flow.response))
-            self.worker_submit(obs, decision, policy_id)
+                extras["response"] = raw_response(flow.response)
+            self.worker_submit(obs, decision, policy_id, extras)
 
     def error(self, flow: http.HTTPFlow) -> None:
         self.response(flow)
@@ -467,11 +476,14 @@ class TelemetryInspector:
             message.drop()  # belt and braces: the upgrade was already answered locally
         self.worker_submit(obs, decision, None)
 
-    def worker_submit(self, obs: Observation, decision: Decision, policy_id: str | None) -> None:
+    def worker_submit(self, obs: Observation, decision: Decision, policy_id: str | None,
+                      extras: dict[str, Any] | None = None) -> None:
+        """Queue `obs` for the audit; `extras` (the body, the raw answer) are merged into it by
+        the worker (worker.complete)."""
         if self.worker is None:
             self.start()
         assert self.worker is not None
-        self.worker.submit(obs, decision, policy_id)
+        self.worker.submit(obs, decision, policy_id, extras)
 
     # ------------------------------------------------------------------ answers
     def _answer(self, flow: http.HTTPFlow, action: str, obs: Observation | None = None,
@@ -557,6 +569,11 @@ def _authority(host: str) -> str:
 
 def _with_transport(obs: Observation, transport: str) -> Observation:
     return _replace(obs, transport=transport)
+
+
+def _is_upgrade(obs: Observation) -> bool:
+    """A WebSocket upgrade (read from the decoded head: no second parse of the headers)."""
+    return any(k.lower() == "upgrade" and v.strip().lower() == "websocket" for k, v in obs.headers)
 
 
 __all__ = ["BATCH_MAX", "BATCH_WINDOW", "SWITCH_INTERVAL", "Decoder", "TelemetryInspector", "Worker"]

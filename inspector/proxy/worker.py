@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, Protocol
 
 from inspector.core.event import Event
@@ -25,7 +26,25 @@ BATCH_WINDOW = 0.05  # seconds
 BATCH_MAX = 500
 SWITCH_INTERVAL = 0.0005  # seconds
 
-Item = tuple[Observation, Decision, "str | None"]
+# (observation, decision, policy id, extras): the extras (the body, the raw answer) as the hooks
+# took them, merged into the observation here, off the proxy's event loop (`complete`)
+Item = tuple[Observation, Decision, "str | None", "dict[str, Any] | None"]
+
+
+def complete(obs: Observation, extras: dict[str, Any] | None) -> Observation:
+    """The observation with what the hooks handed over beside it: the request's body, and the
+    response as (status, header fields as bytes, the body's first bytes, its size, local)."""
+    if not extras:
+        return obs
+    fields: dict[str, Any] = {}
+    if "body" in extras:
+        fields["body"] = extras["body"]
+    response = extras.get("response")
+    if response is not None:
+        status, headers, preview, size, local = response
+        fields.update(response_status=status, response_body=preview, response_size=size, response_local=local,
+                      response_headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers))
+    return replace(obs, **fields) if fields else obs
 
 
 class WorkerHost(Protocol):
@@ -71,7 +90,8 @@ class Worker(threading.Thread):
         self.processed = 0  # of those, done (audited, stored or lost with a failed store)
         self.store_error: str | None = None
 
-    def submit(self, obs: Observation, decision: Decision, policy_id: str | None) -> None:
+    def submit(self, obs: Observation, decision: Decision, policy_id: str | None,
+               extras: dict[str, Any] | None = None) -> None:
         if len(self.pending) >= self.max_pending:
             self.dropped += 1  # a line per drop would itself load the proxy when it is overloaded
             if self.dropped == 1 or self.dropped % 1000 == 0:
@@ -79,7 +99,7 @@ class Worker(threading.Thread):
                             "(the action was still applied)", self.dropped)
             return
         self.submitted += 1
-        self.pending.append((obs, decision, policy_id))
+        self.pending.append((obs, decision, policy_id, extras))
         if not self.wake.is_set():
             self.wake.set()
 
@@ -117,7 +137,8 @@ class Worker(threading.Thread):
     def _process(self, batch: list[Item]) -> None:
         addon = self.addon
         events = []
-        for obs, decision, policy_id in batch:
+        for head, decision, policy_id, extras in batch:
+            obs = complete(head, extras)
             policy = addon.catalogue.get(policy_id) if policy_id else None
             event = addon.pipeline.process(obs, action=decision.action, policy=policy)
             if decision.rule is not None or decision.why:
