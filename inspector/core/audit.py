@@ -16,7 +16,7 @@ from inspector.core.discover import looks_like_telemetry
 from inspector.core.findings import INFO, MAX_EVIDENCE, VIOLATION, WARNING, Citation, Claim, Finding, evidence
 from inspector.core.hosts import default as host_catalogue
 from inspector.core.observation import Observation
-from inspector.core.pii import scan_text
+from inspector.core.pii import PiiHit, scan_text
 from inspector.core.policy import Catalogue, Policy, resolve_with_paths
 
 _PII_FORMATS = {"email": "email", "ipv4": "ip", "ip": "ip", "hostname": "hostname"}
@@ -258,10 +258,14 @@ class Auditor:
         spec = (plan or self._plan(policy)).escalations.get("pii") if policy else None
         claim = Claim(spec.check, spec.citation) if spec else None
         out = []
+        seen: dict[tuple[str, str | None], list[PiiHit]] = {}  # (a payload repeats its strings: file names, versions)
         for where, key, text in self._strings_of(value):
             if where in skip:
                 continue
-            for hit in scan_text(text, key):
+            hits = seen.get((text, key))
+            if hits is None:
+                hits = seen[(text, key)] = scan_text(text, key)
+            for hit in hits:
                 out.append(Finding("pii", severity, where, f"{hit.label} in {where or 'the payload'}",
                                    evidence=hit.value, claim=claim))
         return out
