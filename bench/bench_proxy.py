@@ -1,6 +1,6 @@
 """Proxy benchmark: `proxy`, `exec` and a headless `run` against plain mitmdump, interleaved in one run.
 
-    .venv/bin/python bench/bench_proxy.py [--requests 1000] [--rounds 4] [--memory 10000,50000]
+    .venv/bin/python bench/bench_proxy.py [--requests 500] [--rounds 8] [--memory 10000,50000]
         [--variants proxy,exec,run] (also: proxy-thread, exec-thread: the audit in a thread)
 
 Every proxy runs as a subprocess in mitmproxy's upstream mode in front of the same local HTTPS
@@ -70,6 +70,7 @@ class Proxy:
     def __init__(self, name: str, args: list[str], port: int, env: dict[str, str] | None = None,
                  store: Path | None = None) -> None:
         self.name, self.port, self.store = name, port, store
+        self._listener: int | None = None
         # A session of its own: exec's command and every helper stop with it (killpg of its id)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
                                      env=env, start_new_session=True)
@@ -84,32 +85,34 @@ class Proxy:
                 time.sleep(0.1)
         raise SystemExit(f"{name} did not start")
 
+    def listener(self) -> int:
+        """The process that holds the listening socket: the proxy's (for `run`, a child of the
+        UI's process; otherwise the process started)."""
+        if self._listener is None:
+            self._listener = _listening_pid(self.port, _tree(self.proc.pid)) or self.proc.pid
+        return self._listener
+
     def rss_mb(self) -> float:
-        """The RSS of the proxy and of its child processes (the inspector's audit process)."""
-        pids = [self.proc.pid]
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+        """The RSS of every process of the proxy (its helper, for `run` its UI too)."""
+        total = 0.0
+        for pid in _tree(self.proc.pid):
             try:
-                pids += [int(k) for k in (task / "children").read_text().split()]
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
             except OSError:
                 pass
-        total = 0.0
-        for pid in pids:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) / 1024
         return total
 
-    def cpu_seconds(self) -> tuple[float, float]:
-        """CPU time (user + system) used so far by the proxy's process and by its children."""
+    def cpu_seconds(self) -> tuple[float, float, float]:
+        """CPU time (user + system) used so far by the proxy's process, by its children (the
+        audit helper) and by the rest of the tree (`run`'s UI)."""
         tick = os.sysconf("SC_CLK_TCK")
-        main = _cpu(self.proc.pid) / tick
-        kids = 0.0
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            try:
-                kids += sum(_cpu(int(k)) for k in (task / "children").read_text().split()) / tick
-            except OSError:
-                pass
-        return main, kids
+        proxy = self.listener()
+        helpers = _tree(proxy)[1:]
+        others = [pid for pid in _tree(self.proc.pid) if pid != proxy and pid not in helpers]
+        return (_cpu(proxy) / tick, sum(_cpu(pid) for pid in helpers) / tick,
+                sum(_cpu(pid) for pid in others) / tick)
 
     def stop(self) -> None:
         try:
@@ -123,8 +126,41 @@ class Proxy:
 
 
 def _cpu(pid: int) -> int:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
     return int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants, parents first."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                queue += [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def _listening_pid(port: int, pids: list[int]) -> int | None:
+    """Which of `pids` holds a socket listening on 127.0.0.1:`port` (from /proc/net/tcp)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":
+            inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        try:
+            if any(os.readlink(fd) in inodes for fd in Path(f"/proc/{pid}/fd").iterdir()):
+                return pid
+        except OSError:
+            continue
+    return None
 
 
 def client_run(port: int, ca: Path, host: str, target: str, count: int, latencies: list[float]) -> None:
@@ -178,8 +214,9 @@ def set_pixel_rule(proxy: Proxy, action: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="requests per round, traffic and concurrency")
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--requests", type=int, default=500, help="requests per round, traffic and concurrency")
+    parser.add_argument("--rounds", type=int, default=8,
+                        help="rounds, alternating the order of the proxies (more, shorter rounds: a steadier median)")
     parser.add_argument("--variants", default="proxy,exec,run",
                         help="inspector variants: proxy, exec, run, proxy-thread, exec-thread")
     parser.add_argument("--memory", default="10000,50000", help="RSS checkpoints of `proxy` (requests); empty: skip")
@@ -238,25 +275,32 @@ def main() -> None:
                             after, bench_after = proxy.cpu_seconds(), os.times()
                             figures["cpu"] = (after[0] - before[0]) / args.requests * 1e6
                             figures["helper"] = (after[1] - before[1]) / args.requests * 1e6
+                            figures["ui"] = (after[2] - before[2]) / args.requests * 1e6
                             figures["bench"] = (bench_after.user + bench_after.system - bench_before.user
                                                 - bench_before.system) / args.requests * 1e6
                             results.setdefault((proxy.name, traffic, concurrency), []).append(figures)
             print(f"proxy: {args.requests} HTTPS requests × {args.rounds} rounds per traffic and concurrency, "
                   f"keep-alive, through a local upstream; medians of rounds")
             ratios: dict[tuple[str, str, int], float] = {}
+            cpu_ratios: dict[tuple[str, str, int], float] = {}
             for traffic in ("forwarded", "sinkholed", "pass-through"):
                 for concurrency in concurrencies:
                     baseline = results[(plain[traffic].name, traffic, concurrency)]
                     for proxy in [plain[traffic], *inspectors]:
                         runs = results[(proxy.name, traffic, concurrency)]
                         f = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "cpu", "helper",
-                                                                                  "bench")}
+                                                                                  "ui", "bench")}
                         helper = f"  helper {f['helper']:4.0f} µs" if f["helper"] >= 1 else ""
+                        if f["ui"] >= 1:
+                            helper += f"  UI {f['ui']:4.0f} µs"
                         extra = ""
                         if proxy not in plain.values():
                             per_round = [i["rps"] / p["rps"] for i, p in zip(runs, baseline, strict=True)]
                             ratio = ratios[(proxy.name, traffic, concurrency)] = statistics.median(per_round)
-                            extra = f"  ratio {ratio:.2f} ({', '.join(f'{r:.2f}' for r in per_round)})"
+                            cpu_ratio = cpu_ratios[(proxy.name, traffic, concurrency)] = statistics.median(
+                                p["cpu"] / i["cpu"] for i, p in zip(runs, baseline, strict=True) if i["cpu"] > 0)
+                            extra = (f"  ratio {ratio:.2f} ({', '.join(f'{r:.2f}' for r in per_round)})"
+                                     f"  CPU ratio {cpu_ratio:.2f}")
                         print(f"proxy: {traffic:<12} c={concurrency} {proxy.name:<22} {f['rps']:6.0f} req/s  "
                               f"p50 {f['p50']:6.2f} ms  p99 {f['p99']:6.2f} ms  CPU/request: proxy {f['cpu']:5.0f} µs"
                               f"{helper}  (load + upstream {f['bench']:4.0f} µs){extra}")
@@ -270,6 +314,12 @@ def main() -> None:
                     cells.append(f"{ratio:.2f} {'meets' if ratio >= TARGETS[traffic] else 'MISSES'}")
                 print("proxy: " + proxy.name.ljust(14) + "".join(c.rjust(17) for c in cells))
             print("proxy: targets ≥ 0.95 forwarded and sinkholed, ≥ 0.98 pass-through")
+            print("proxy: CPU ratio: plain mitmdump's CPU per request over the inspector's proxy process's "
+                  "(median of rounds; the proxy's process is the ceiling: one event loop), side by side")
+            print("proxy: " + "variant".ljust(14) + "".join(f"{t[:11]} c={c}".rjust(17) for t, c in columns))
+            for proxy in inspectors:
+                print("proxy: " + proxy.name.ljust(14) + "".join(
+                    f"{cpu_ratios[(proxy.name, t, c)]:.2f}".rjust(17) for t, c in columns))
             checkpoints = [int(x) for x in args.memory.split(",") if x.strip()]
             subject = next((p for p in inspectors if p.name == "proxy"), None)
             if checkpoints and subject is not None:
