@@ -1,6 +1,6 @@
-"""Shared by the tests of the GA4, Plausible, Scarf, Next.js, Nuxt, Gatsby and Homebrew profiles:
-their recorded fixtures as observations, hostile payloads, and a real client run as a user runs
-it — under `telemetry-inspector exec --store STORE` with the collector sinkholed in the store.
+"""Shared by the collector profiles' tests: their recorded fixtures as observations, hostile
+payloads, and a real client run as a user runs it — under `telemetry-inspector exec --store STORE`
+with the collector sinkholed in the store.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,27 @@ def observation(folder: str, name: str, url: str | None = None, body: bytes | No
     data = fixture(folder, name)
     return Observation(method or data["method"], url or data["url"],
                        data["headers"] if headers is None else headers, data["body"] if body is None else body)
+
+
+def recorded(folder: str) -> tuple[Callable[[str], dict[str, Any]], Callable[..., Observation]]:
+    """For one collector's tests: `fixture(name)`, a recorded request as stored (JSON, the body in
+    Base64), and `observation(name, url=None, **fields)`, it as an Observation."""
+    def stored(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((FIXTURES / folder / f"{name}.json").read_text())
+        return data
+
+    def as_observation(name: str, url: str | None = None, **changes: Any) -> Observation:
+        data = stored(name)
+        fields = {"method": data["method"], "url": url or data["url"],
+                  "headers": tuple((k, v) for k, v in data["headers"]), "body": base64.b64decode(data["body_base64"])}
+        return Observation(**{**fields, **changes})
+
+    return stored, as_observation
+
+
+def code_set(event: Any) -> set[tuple[str, str]]:
+    """Its findings as (code, path) pairs."""
+    return {(f.code, f.path) for f in event.findings}
 
 
 def others(*mine: str) -> list[tuple[str, str]]:

@@ -51,6 +51,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         time.sleep(interval)
 
 
+@pytest.fixture(scope="module")
+def pipeline() -> Any:
+    """The built-in catalogue's pipeline, no keys, default limits (a module's own fixture of the
+    name takes its place there)."""
+    from inspector.core.pipeline import Pipeline
+    from inspector.core.policy import Catalogue
+    return Pipeline(Catalogue.load())
+
+
 @pytest.fixture
 def upstream() -> Iterator[Any]:
     from inspector.emit.upstream import Upstream

@@ -30,11 +30,6 @@ TOKEN = "pub0123456789abcdef0123456789abcdef"
 QUERY = f"ddsource=browser&dd-api-key={TOKEN}&dd-evp-origin=browser&dd-request-id=1"
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Catalogue.load())
-
-
 def run(pipeline: Pipeline, obs: Observation) -> dict:
     return pipeline.process(obs).to_dict()
 

@@ -12,13 +12,13 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import pytest
+from collector_sdk import code_set as codes
+from collector_sdk import recorded
 from conftest import ROOT, run_cli
 
 from inspector.core import collectors
 from inspector.core.collectors.mixpanel import MAX_ITEMS, Mixpanel
 from inspector.core.observation import Observation
-from inspector.core.pipeline import Pipeline
-from inspector.core.policy import Catalogue
 
 FIXTURES = ROOT / "fixtures" / "collectors" / "mixpanel"
 EMAIL = "jane.doe@example.com"
@@ -26,23 +26,7 @@ TOKEN = "0123456789abcdef0123456789abcdef"
 FORM = (("Content-Type", "application/x-www-form-urlencoded"),)
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def observation(name: str, url: str | None = None) -> Observation:
-    data = fixture(name)
-    return Observation(data["method"], url or data["url"], tuple((k, v) for k, v in data["headers"]),
-                       base64.b64decode(data["body_base64"]))
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Catalogue.load())
-
-
-def codes(event: Any) -> set[tuple[str, str]]:
-    return {(f.code, f.path) for f in event.findings}
+fixture, observation = recorded("mixpanel")
 
 
 EVENT = {"event": "Signed Up", "properties": {"token": TOKEN, "distinct_id": "u1", "$device_id": "dev-1",

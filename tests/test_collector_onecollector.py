@@ -19,18 +19,12 @@ from sdk_exec import EMAIL, check_run, exec_sdk, observation, reported
 from inspector.core import collectors
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
-from inspector.core.policy import Catalogue
 
 HERE = FIXTURES / "collectors" / "onecollector"
 NODE = ROOT / "tests" / "node" / "onecollector"
 ONE = collectors.get("onecollector")
 APIKEY = "0c6ae279ed8443289764825290e4f9e2-1a736e7c-1324-4338-be46-fc2a58ae4d14-7255"
 URL = "https://mobile.events.data.microsoft.com/OneCollector/1.0/"
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Catalogue.load())
 
 
 def run(pipeline: Pipeline, obs: Observation) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from collector_sdk import recorded
 from conftest import FIXTURES, ROOT, cli_env, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,21 +36,7 @@ PROTOBUF = (("Content-Type", "application/x-protobuf"),)
 JSON = (("Content-Type", "application/json"),)
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Catalogue.load())
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((HERE / f"{name}.json").read_text())
-
-
-def observation(name: str, **changes: Any) -> Observation:
-    data = fixture(name)
-    fields = {"method": data["method"], "url": data["url"], "headers": tuple(tuple(h) for h in data["headers"]),
-              "body": base64.b64decode(data["body_base64"])}
-    fields.update(changes)
-    return Observation(**fields)
+fixture, observation = recorded("otlp")
 
 
 def request(body: bytes, url: str = "https://api.honeycomb.io/v1/traces", headers: tuple = PROTOBUF) -> Observation:

@@ -16,6 +16,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from collector_sdk import code_set as codes
+from collector_sdk import recorded
 from conftest import ROOT, run_cli
 
 from inspector.core import collectors
@@ -31,23 +33,7 @@ EMAIL = "jane.doe@example.com"
 TOKEN = "phc_TestProjectToken0123456789abcdefABCDEF"
 
 
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.json").read_text())
-
-
-def observation(name: str, url: str | None = None) -> Observation:
-    data = fixture(name)
-    return Observation(data["method"], url or data["url"], tuple((k, v) for k, v in data["headers"]),
-                       base64.b64decode(data["body_base64"]))
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Catalogue.load())
-
-
-def codes(event: Any) -> set[tuple[str, str]]:
-    return {(f.code, f.path) for f in event.findings}
+fixture, observation = recorded("posthog")
 
 
 # ---------------------------------------------------------------- the profile

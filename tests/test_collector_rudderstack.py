@@ -28,11 +28,6 @@ WRITE_KEY = "2QeUrbbTestWriteKey0000000A"
 HOST = "acmeshop.dataplane.rudderstack.com"
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Catalogue.load())
-
-
 def run(pipeline: Pipeline, obs: Observation) -> dict:
     return pipeline.process(obs).to_dict()
 

@@ -17,17 +17,11 @@ from sdk_exec import EMAIL, check_run, exec_sdk, observation, reported
 from inspector.core import collectors
 from inspector.core.observation import Observation
 from inspector.core.pipeline import Pipeline
-from inspector.core.policy import Catalogue
 
 HERE = FIXTURES / "collectors" / "segment"
 NODE = ROOT / "tests" / "node" / "segment"
 SEGMENT = collectors.get("segment")
 WRITE_KEY = "wk5f2c9a1e7b3d4c60TestOnly"
-
-
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Catalogue.load())
 
 
 def run(pipeline: Pipeline, obs: Observation) -> dict:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import base64
 import gzip
 import json
 import shutil
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from collector_sdk import recorded
 from conftest import FIXTURES, ROOT, cli_env, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,21 +33,7 @@ SENTRY = collectors.get("sentry")
 ENVELOPE_URL = "https://o4507042.ingest.us.sentry.io/api/4507042123/envelope/"
 
 
-@pytest.fixture(scope="module")
-def pipeline() -> Pipeline:
-    return Pipeline(Catalogue.load())
-
-
-def fixture(name: str) -> dict[str, Any]:
-    return json.loads((HERE / f"{name}.json").read_text())
-
-
-def observation(name: str, **changes: Any) -> Observation:
-    data = fixture(name)
-    fields = {"method": data["method"], "url": data["url"], "headers": tuple(tuple(h) for h in data["headers"]),
-              "body": base64.b64decode(data["body_base64"])}
-    fields.update(changes)
-    return Observation(**fields)
+fixture, observation = recorded("sentry")
 
 
 def plain_body(name: str) -> bytes:

@@ -15,7 +15,25 @@ from inspector.proxy.embed import EmbeddedProxy, ProxySettings, ProxyStartError
 Addresses = list[tuple[str, int]]
 
 
-class EmbeddedRunner:
+class RunnerBasics:
+    """What every runner tells the TUI from its settings and its addon."""
+
+    settings: ProxySettings
+    addon: TelemetryInspector
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return self.settings.modes
+
+    @property
+    def default_action(self) -> str:
+        return self.addon.default_action
+
+    def ca_cert(self) -> Path:
+        return self.settings.ca_cert()
+
+
+class EmbeddedRunner(RunnerBasics):
     """One EmbeddedProxy with its addon, run on the caller's thread under an event loop of its own.
 
     `on_ready` is called after the TUI's `ready` once the proxy listens (`run --demo` starts
@@ -31,20 +49,9 @@ class EmbeddedRunner:
         self._result: str | None = None
 
     @property
-    def modes(self) -> tuple[str, ...]:
-        return self.settings.modes
-
-    @property
-    def default_action(self) -> str:
-        return self.addon.default_action
-
-    @property
     def listen_addrs(self) -> Addresses:
         """Where it listens (empty until it does)."""
         return self.proxy.listen_addrs if self.proxy is not None else []
-
-    def ca_cert(self) -> Path:
-        return self.settings.ca_cert()
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         self.addon.callbacks.append(callback)

@@ -43,6 +43,7 @@ from inspector.core.rules import RuleBook
 from inspector.proxy.addon import TelemetryInspector
 from inspector.proxy.config import ProxyConfig
 from inspector.proxy.embed import ProxySettings
+from inspector.proxy.runner import RunnerBasics
 
 log = logging.getLogger("telemetry_inspector")
 
@@ -62,7 +63,7 @@ class ServiceConfig:
     audit: str = "process"                             # where the child audits: "process" or "thread"
 
 
-class ProcessRunner:
+class ProcessRunner(RunnerBasics):
     """The proxy of `run` in a child process, as the TUI drives it (inspector.tui.runner.ProxyRunner).
 
     `addon` is the UI process's own (built and checked by the CLI as for `proxy`, never
@@ -91,19 +92,8 @@ class ProcessRunner:
 
     # ------------------------------------------------------------------ ProxyRunner
     @property
-    def modes(self) -> tuple[str, ...]:
-        return self.settings.modes
-
-    @property
-    def default_action(self) -> str:
-        return self.addon.default_action
-
-    @property
     def listen_addrs(self) -> Addresses:
         return list(self._addrs)
-
-    def ca_cert(self) -> Path:
-        return self.settings.ca_cert()
 
     def subscribe(self, callback: Callable[[Event], None]) -> None:
         """Nothing is called back: the events reach the UI through the store the child's
