@@ -14,4 +14,6 @@ Requires the telemetry-inspector package in the same Python environment as mitmp
 
 from inspector.proxy.addon import TelemetryInspector
 
-addons = [TelemetryInspector()]
+addon = TelemetryInspector()
+addon.freeze_at_start = True  # mitmproxy's process is the proxy's: start-up's objects frozen once it runs
+addons = [addon]

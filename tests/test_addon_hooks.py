@@ -123,3 +123,19 @@ def test_a_rule_stricter_at_request_replaces_the_heads_answer(addon):
     addon.request(f)
     assert f.response.status_code == 403
     assert addon.worker.items[-1][1].action == "block"
+
+
+def test_what_start_up_built_is_out_of_the_collectors_view_once_running(addon):
+    import gc
+
+    gc.unfreeze()
+    assert gc.get_freeze_count() == 0
+    addon.start = lambda: None  # (no worker here: the hook's other half)
+    try:
+        addon.running()
+        assert gc.get_freeze_count() == 0  # an embedded addon leaves its program's heap alone
+        addon.freeze_at_start = True  # as the CLI's and mitmdump's (build_addon, addons/telemetry_inspector.py)
+        addon.running()
+        assert gc.get_freeze_count() > 10_000  # mitmproxy's and the catalogue's objects
+    finally:
+        gc.unfreeze()

@@ -223,6 +223,7 @@ def test_the_demo_sends_every_channel_with_a_decrypted_jwe_a_block_and_a_sinkhol
     settings, addon, store = App().build_proxy(
         ProxyConfig(listen="127.0.0.1:0", store_path=tmp_path / "s.json", confdir=tmp_path / "mitmproxy"),
         keep_events=True)
+    addon.freeze_at_start = False  # (this process is the test run's, not a proxy's)
     runner = DemoRunner(settings, addon, store, pause=0).prepare()
     thread = ProxyThread(settings, addon).start()
     try:

@@ -7,6 +7,7 @@ Used embedded (`telemetry-inspector proxy` / `run`) and by mitmproxy's own tools
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 import threading
 import time
@@ -96,6 +97,9 @@ class TelemetryInspector:
         self._enforcer_key: tuple[int, int, bool] | None = None
         self._shape: Pipeline | None = None
         self._shape_key: int | None = None
+        # The process is the proxy's (the CLI, mitmdump -s): freeze start-up's objects once it runs
+        # (settle_heap()). Off for an addon embedded in a longer-lived program, such as a test run.
+        self.freeze_at_start = False
 
     # ------------------------------------------------------------------ options
     def load(self, loader: Any) -> None:
@@ -182,6 +186,8 @@ class TelemetryInspector:
     def running(self) -> None:
         self._override_defeating_options(set())
         self.start()
+        if self.freeze_at_start:
+            settle_heap()
 
     def start(self) -> None:
         if self.worker is None or not self.worker.is_alive():
@@ -499,6 +505,15 @@ class TelemetryInspector:
         else:
             answer = block_answer(self.block_status)
         flow.response = _response(answer)
+
+
+def settle_heap() -> None:
+    """Once the proxy runs: move what start-up built (mitmproxy, the policies, their compiled
+    checks — ~100k objects that live as long as the process) out of the collector's view
+    (`gc.freeze`). A full collection then walks only what came since: on the proxy's event
+    loop it had cost ~25 µs a request (a 75 ms walk every few thousand requests)."""
+    gc.collect()
+    gc.freeze()
 
 
 MARKERS = {"allow": ":mag:", "block": ":no_entry:", "sinkhole": ":hole:"}

@@ -31,6 +31,7 @@ def build_addon(config: ProxyConfig, catalogue: Catalogue, keyring: Keyring, sto
     addon = TelemetryInspector(catalogue, keyring, store=store, callbacks=callbacks)
     addon.apply_settings(settings)
     addon.reload_rules()
+    addon.freeze_at_start = True  # (the CLI's process is the proxy's)
     return addon
 
 

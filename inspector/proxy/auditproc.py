@@ -36,7 +36,7 @@ from typing import Any
 
 from inspector.core.event import Event, event_from_dict
 from inspector.core.keys import LoadedKey
-from inspector.proxy.addon import TelemetryInspector
+from inspector.proxy.addon import TelemetryInspector, settle_heap
 from inspector.proxy.output import event_printer, log_to_stderr
 from inspector.proxy.worker import Worker
 
@@ -226,6 +226,7 @@ def _child(fd: int) -> int:
     # concurrency 1, bench/bench_proxy.py). Yielding after each event lets them in at once;
     # unlike SCHED_IDLE (which did as well) this process is never starved on a busy machine.
     worker.yield_cpu = True
+    settle_heap()  # (the policies and keys live as long as this process)
     try:
         while True:
             try:
