@@ -57,6 +57,27 @@ def _submit(addon: TelemetryInspector, channel: str, name: str = "") -> int:
     return count
 
 
+def test_exec_gets_summaries_with_their_line_rendered_in_the_child(tmp_path):
+    from inspector.core.event import EventSummary
+
+    addon, seen, store = _addon(tmp_path, "summary", Keyring.from_paths([KEYS]))
+    try:
+        sent = _submit(addon, "hasura-server") + _submit(addon, "refine-v4-browser")
+        assert addon.wait_idle(20)
+        assert len(seen.events) == sent >= 2
+        for summary in seen.events:
+            assert isinstance(summary, EventSummary)  # no event rebuilt in the proxy's process
+            assert summary.policy in ("hasura-server", "refine-v4-browser") and summary.action == "sinkhole"
+            assert summary.verdict in ("clean", "warning", "violation")
+            assert summary.policy in summary.line and summary.host in summary.line  # exec prints it as is
+    finally:
+        addon.stop()
+        store.close()
+    with Store(tmp_path / "store.json") as reader:  # and every event whole in the store
+        recorded = reader.events()
+    assert len(recorded) == sent and all(isinstance(e["decoded"], (dict, list)) for e in recorded)
+
+
 @pytest.mark.parametrize("how", ["brief", "full"])
 def test_events_audited_in_the_child_come_back_to_the_callbacks(tmp_path, how):
     addon, seen, store = _addon(tmp_path, how, Keyring.from_paths([KEYS]))

@@ -90,8 +90,8 @@ def exec_(app: App, config: ProxyConfig, expect_none: bool, quiet: bool, isolate
         from inspector.proxy.assemble import audit_in_process
 
         # The events come back for the summary and the lines; whole when canaries are searched
-        # for in them (their payload and request), else without their payload.
-        audit_in_process(addon, config, store, output=None, events="full" if canary or canary_cwd else "brief")
+        # for in them (their payload and request), else as summaries with their line rendered.
+        audit_in_process(addon, config, store, output=None, events="full" if canary or canary_cwd else "summary")
     options = ExecOptions(expect_none=expect_none, quiet=quiet, isolate=isolate, opt_out=opt_out,
                           compare=compare, canary=canary or canary_cwd, canary_cwd=canary_cwd,
                           report=report_path)

@@ -209,6 +209,24 @@ def finding_from_dict(data: dict[str, Any]) -> Finding:
                    evidence=data.get("evidence"), claim=claim)
 
 
+@dataclass(frozen=True, slots=True)
+class EventSummary:
+    """What `exec`'s summary and report keep of an event (a few fields and its printed line),
+    not the event: a long run keeps thousands, and the payload is in the store."""
+
+    policy: str | None
+    host: str
+    owner: str | None
+    vendor: str | None
+    verdict: str
+    action: str | None
+    line: str = ""
+
+    @classmethod
+    def of(cls, event: Event, line: str = "") -> EventSummary:
+        return cls(event.policy, event.host, event.owner, event.vendor, event.verdict, event.action, line)
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an Event from its stored dict (the inverse of Event.to_dict)."""
     return Event(

@@ -13,8 +13,9 @@ anything is queued. If the child dies, its work falls back to a thread in the pr
 finishes what it was sent, and exits.
 
 `exec` and `run` audit here too, and still see every event in their own process: with
-`AuditConfig.events` the child sends each batch's events back with its counts (`brief`: what a
-summary or a list line needs, without the payload and request; `full`: the event's whole dict),
+`AuditConfig.events` the child sends each batch's events back with its counts (`summary`: an
+`EventSummary`, the few fields exec's summary needs and the line it prints, rendered by the child;
+`brief`: the event without the payload and request; `full`: the event's whole dict),
 and the proxy's process hands them to the addon's callbacks (exec's summary and canary search,
 the TUI's live list) on a thread of its own. Keys loaded later in the proxy's process (the TUI's
 "load key") are sent to the child before the next batch.
@@ -34,7 +35,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from inspector.core.event import Event, event_from_dict
+from inspector.core.event import Event, EventSummary, event_from_dict
 from inspector.core.keys import LoadedKey
 from inspector.proxy.addon import TelemetryInspector, settle_heap
 from inspector.proxy.output import event_printer, log_to_stderr
@@ -54,7 +55,7 @@ class AuditConfig:
     redact: bool = False
     session: str = "default"
     output: str | None = None                            # None, "line" or "json": print each event
-    events: str | None = None                            # None, "brief" or "full": send each event back
+    events: str | None = None                            # None, "summary", "brief" or "full": send each event back
 
 
 # What a brief event leaves out: the payload and the request (a list line, a verdict, a summary
@@ -62,7 +63,12 @@ class AuditConfig:
 _BULK = ("decoded", "layers", "jwe", "request")
 
 
-def _sent(event: Event, how: str) -> dict[str, Any]:
+def _sent(event: Event, how: str) -> dict[str, Any] | tuple[Any, ...]:
+    if how == "summary":  # (EventSummary's fields, its line rendered here)
+        from inspector.report.render import event_line
+        summary = EventSummary.of(event, event_line(event))
+        return (summary.policy, summary.host, summary.owner, summary.vendor, summary.verdict, summary.action,
+                summary.line)
     doc = event.to_dict()
     if how == "brief":
         for name in _BULK:
@@ -72,7 +78,9 @@ def _sent(event: Event, how: str) -> dict[str, Any]:
     return doc
 
 
-def _received(doc: dict[str, Any]) -> Event:
+def _received(doc: dict[str, Any] | tuple[Any, ...]) -> Event | EventSummary:
+    if isinstance(doc, tuple):
+        return EventSummary(*doc)
     event = event_from_dict(doc)
     doc_id = doc.get("doc_id")
     event.store_id = doc_id if isinstance(doc_id, int) else None
@@ -154,10 +162,10 @@ class AuditProcess(Worker):
             with self._lock:
                 self._acked = self.sent  # what it had not acknowledged is lost with it
 
-    def _call_back(self, event: Event) -> None:
+    def _call_back(self, event: Event | EventSummary) -> None:
         for callback in list(self.addon.callbacks):
             try:
-                callback(event)
+                callback(event)  # type: ignore[arg-type]  # (summaries go only to exec's, which takes both)
             except Exception:
                 log.exception("telemetry-inspector: event callback failed")
 

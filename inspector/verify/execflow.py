@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from inspector.core.event import Event
+from inspector.core.event import Event, EventSummary
 from inspector.core.textsafe import safe_line
 from inspector.report.render import event_line
 from inspector.verify import canary as canaries
@@ -81,17 +81,23 @@ class Collector:
         self.run: Run | None = None
         self.lock = threading.Lock()
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: Event | EventSummary) -> None:
+        """An event (audited in this process, or sent back whole for the canary search) or its
+        summary (the helper's, with its line rendered there): the run keeps the summary only."""
         hits = []
-        if self.search is not None:
-            policy = self.catalogue.get(event.policy) if event.policy else None
-            hits = [canaries.finding(hit, policy) for hit in self.search.search_event(event.to_dict())]
+        if isinstance(event, EventSummary):
+            summary = event
+        else:
+            if self.search is not None:
+                policy = self.catalogue.get(event.policy) if event.policy else None
+                hits = [canaries.finding(hit, policy) for hit in self.search.search_event(event.to_dict())]
+            summary = EventSummary.of(event, event_line(event) if not self.quiet else "")
         with self.lock:
             if self.run is not None:
-                self.run.events.append(event)
-                self.run.canary.extend((channel_of(event), f) for f in hits)
+                self.run.events.append(summary)
+                self.run.canary.extend((channel_of(summary), f) for f in hits)
             if not self.quiet:
-                self.out(PREFIX + event_line(event))
+                self.out(PREFIX + summary.line)
                 for f in hits:
                     self.out(safe_line(f"{PREFIX}  {f.severity} canary: {f.message}"))
 

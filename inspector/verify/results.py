@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from inspector.core.event import Event
+from inspector.core.event import EventSummary
 from inspector.core.findings import Finding
 from inspector.verify.optouts import OptOut, for_channel
 
@@ -34,7 +34,7 @@ class Run:
     label: str                                   # "run", "without opt-outs", "with opt-outs"
     opt_outs: list[OptOut] = field(default_factory=list)
     exit_status: int = 0
-    events: list[Event] = field(default_factory=list)
+    events: list[EventSummary] = field(default_factory=list)  # (what the report needs of each)
     bypasses: Counter[str] = field(default_factory=Counter)   # detection: destination → count
     refused: Counter[str] = field(default_factory=Counter)    # namespace: destination → count
     tunnels: Counter[str] = field(default_factory=Counter)    # namespace: name:port → connections
@@ -69,7 +69,7 @@ class Run:
         return bool(self.events or self.bypasses or self.refused or self.passed())
 
 
-def channel_of(event: Event) -> str:
+def channel_of(event: EventSummary) -> str:
     return event.policy or event.host or "(unknown host)"
 
 
@@ -117,7 +117,7 @@ def channels(runs: list[Run], catalogue: Any, mode: str) -> list[Channel]:
     all_opt_outs = runs[-1].opt_outs if mode != "plain" else []
     for run in runs:
         per = run.channels()
-        by_channel: dict[str, list[Event]] = {}
+        by_channel: dict[str, list[EventSummary]] = {}
         for event in run.events:
             by_channel.setdefault(channel_of(event), []).append(event)
         for name, count in per.items():
