@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -224,3 +225,25 @@ def test_run_in_a_terminal_and_its_proxy_ends_with_it_even_when_killed(tmp_path,
     assert code == 0, screen[-2000:]
     assert "stopped: 0 events, 0 with violations, 0 blocked, 0 sinkholed" in screen
     wait_for(lambda: not listening_pids(number), timeout=20)
+
+
+async def test_the_proxy_processs_warnings_reach_the_tui(tmp_path, upstream):
+    # an option that would let a blocked body out is set back, with a warning line from the child
+    runner, store = make_runner(tmp_path, upstream)
+    runner.service.config = replace(runner.service.config, set_options=(
+        *runner.service.config.set_options, "stream_large_bodies=1k"))
+    app = InspectorApp(runner.addon.catalogue, runner.addon.keyring, store=store, runner=runner, poll_store=True)
+    try:
+        assert runner.start() is None
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(100):
+                shown = [n.message for n in app._notifications]
+                if any("stream_large_bodies" in m for m in shown):
+                    break
+                await pilot.pause(0.1)
+            assert any("stream_large_bodies" in m and "ignored" in m for m in shown), shown
+            assert runner.take_messages() == []  # taken once
+            await pilot.press("q")
+    finally:
+        runner.stop()
+        store.close()

@@ -32,6 +32,10 @@ class RunnerBasics:
     def ca_cert(self) -> Path:
         return self.settings.ca_cert()
 
+    def take_messages(self) -> list[str]:
+        """(The embedded proxy's log records go where the UI's process logs.)"""
+        return []
+
 
 class EmbeddedRunner(RunnerBasics):
     """One EmbeddedProxy with its addon, run on the caller's thread under an event loop of its own.

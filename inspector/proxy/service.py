@@ -50,6 +50,7 @@ log = logging.getLogger("telemetry_inspector")
 Addresses = list[tuple[str, int]]
 STOP_TIMEOUT = 20.0  # seconds the child has to finish its last batch before it is killed
 KEYS_POLL = 0.5      # how often keys loaded in the UI are looked for
+MESSAGES_KEPT = 20   # the child's warnings kept for the UI between two looks (the newest)
 
 
 @dataclass
@@ -83,6 +84,7 @@ class ProcessRunner(RunnerBasics):
         self._addrs: Addresses = []
         self._error: str | None = None
         self._stderr: deque[str] = deque(maxlen=5)
+        self._messages: deque[str] = deque(maxlen=MESSAGES_KEPT)  # not yet taken by the UI
         self._listening = threading.Event()
         self._ended = threading.Event()
         self._stopping = threading.Event()
@@ -163,6 +165,12 @@ class ProcessRunner(RunnerBasics):
     def reload_rules(self) -> None:
         self._send(("rules",))
 
+    def take_messages(self) -> list[str]:
+        taken = []
+        while self._messages:
+            taken.append(self._messages.popleft())
+        return taken
+
     def use_rules(self, rules: RuleBook) -> None:
         rows = [{"target": r.target, "kind": r.kind, "action": r.action} for r in rules.rules]
         self._send(("use_rules", rows, rules.default))
@@ -212,7 +220,8 @@ class ProcessRunner(RunnerBasics):
             line = raw.decode("utf-8", "replace").rstrip()
             if line:
                 self._stderr.append(line)
-                log.info("%s", line)  # (the UI's process: shown where its log goes, never on the screen)
+                self._messages.append(line)
+                log.info("%s", line)  # (the UI's process: where its log goes, never on the screen)
 
     def _forward_keys(self) -> None:
         """Keys loaded in the UI later (its "load key") decrypt the next events too."""

@@ -197,6 +197,9 @@ class InspectorApp(App[int]):
     _own_store = False
 
     def _poll_store(self) -> None:
+        if self.runner is not None:
+            for line in self.runner.take_messages():  # the proxy's warnings, as `proxy` prints them
+                self.notify(safe_line(line), title="proxy", severity="warning", timeout=15)
         if self.store is None:
             self._open_store_when_recorded()
             return

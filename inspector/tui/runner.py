@@ -54,3 +54,8 @@ class ProxyRunner(Protocol):
     def use_rules(self, rules: RuleBook) -> None:
         """Apply these rules from now on (without a store, they live in memory only)."""
         ...
+
+    def take_messages(self) -> list[str]:
+        """The proxy's warnings since the last call (a request blocked because deciding failed,
+        a store it cannot write, …): the TUI shows them, as `proxy` prints them."""
+        ...
