@@ -8,6 +8,7 @@ under Pilot, and the CLI in a pseudo-terminal."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -143,7 +144,8 @@ def test_keys_loaded_later_in_the_ui_decrypt_the_next_events(tmp_path, upstream)
     finally:
         runner.stop()
         store.close()
-    assert "BEGIN" not in (tmp_path / "store.json").read_text()  # (and no key material was stored)
+    private = json.loads((KEYS / "refine-test-rsa.jwk").read_text())["d"]
+    assert private not in (tmp_path / "store.json").read_text()  # (and no key material was stored)
 
 
 def test_a_port_in_use_is_one_line(tmp_path, upstream):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from mitmproxy import http, io
@@ -15,26 +14,17 @@ from mitmproxy.net.http import url as mitm_url
 from inspector.core.enforce import mismatch
 from inspector.core.event import RESPONSE_PREVIEW
 from inspector.core.files import open_regular
-from inspector.core.observation import Observation
+from inspector.core.observation import Observation, RawResponse, response_fields
 
 
 def header_fields(headers: http.Headers) -> tuple[tuple[str, str], ...]:
     return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers.fields)
 
 
-def response_fields(response: http.Response | None, local: bool = False) -> dict[str, Any]:
-    """The Observation fields of a response: status, headers, its body's first bytes and size
-    (the raw body as sent, never decompressed here: a bomb stays a few bytes)."""
-    if response is None:
-        return {}
-    raw = response.raw_content or b""
-    return {"response_status": response.status_code, "response_headers": header_fields(response.headers),
-            "response_body": raw[:RESPONSE_PREVIEW], "response_size": len(raw), "response_local": local}
-
-
-def raw_response(response: http.Response | None, local: bool = False) -> tuple[Any, ...] | None:
-    """What `response_fields` reads of a response, undecoded (bytes): taken on the proxy's event
-    loop, turned into Observation fields by the worker (inspector.proxy.worker.complete)."""
+def raw_response(response: http.Response | None, local: bool = False) -> RawResponse | None:
+    """A response as it is (status, header fields as bytes, the body's first bytes and size: the
+    raw body as sent, never decompressed here, so a bomb stays a few bytes). Cheap enough for
+    the proxy's event loop; `response_fields` turns it into Observation fields."""
     if response is None:
         return None
     raw = response.raw_content or b""
@@ -64,7 +54,7 @@ def request_observation(flow: http.HTTPFlow, session: str = "default", source: s
     request = flow.request
     return Observation(
         method=request.method.upper(), url=_url(flow, names), headers=header_fields(request.headers),
-        body=request.raw_content or b"", timestamp=request.timestamp_start, **response_fields(flow.response),
+        body=request.raw_content or b"", timestamp=request.timestamp_start, **response_fields(raw_response(flow.response)),
         session=session, source=source, names=names)
 
 

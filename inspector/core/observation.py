@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -71,3 +72,17 @@ class Observation:
     def response_header_values(self, name: str) -> list[str]:
         lname = name.lower()
         return [value for key, value in self.response_headers if key.lower() == lname]
+
+
+# A response as the proxy holds it: (status, header fields as bytes, the body's first bytes, its
+# size, whether the inspector gave it). The hooks take it as it is; `response_fields` decodes it.
+RawResponse = tuple[int, tuple[tuple[bytes, bytes], ...], bytes, int, bool]
+
+
+def response_fields(raw: RawResponse | None) -> dict[str, Any]:
+    """The Observation fields of a raw response (none for no response)."""
+    if raw is None:
+        return {}
+    status, headers, preview, size, local = raw
+    return {"response_status": status, "response_body": preview, "response_size": size, "response_local": local,
+            "response_headers": tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers)}

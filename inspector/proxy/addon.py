@@ -381,7 +381,7 @@ class TelemetryInspector:
         if state is None or state.outcome is not outcome:
             _mark(flow, outcome)
         if state is None or state.obs is not obs:
-            state = _FlowState(outcome, obs.names, obs, key, enforcer)
+            state = _FlowState(outcome, obs, key, enforcer)
         else:
             state.outcome = outcome
         state.answered = answered
@@ -435,7 +435,7 @@ class TelemetryInspector:
 
     def _fail_closed(self, flow: http.HTTPFlow, exc: BaseException) -> None:
         self._decision_error(exc)
-        state = _FlowState(Outcome(Decision("block", None, "an error while deciding")), ())
+        state = _FlowState(Outcome(Decision("block", None, "an error while deciding")))
         state.failed, state.answered = True, "block"
         flow.metadata["ti"] = state
         if self.block_mode == "kill":
@@ -540,17 +540,20 @@ class _Refused(layer.Layer):
 class _FlowState:
     """What was decided for one flow (kept in flow.metadata["ti"])."""
 
-    __slots__ = ("answered", "enforcer", "failed", "key", "names", "obs", "outcome")
+    __slots__ = ("answered", "enforcer", "failed", "key", "obs", "outcome")
 
-    def __init__(self, outcome: Outcome, names: tuple[tuple[str, str], ...], obs: Observation | None = None,
-                 key: tuple[Any, ...] | None = None, enforcer: Enforcer | None = None) -> None:
+    def __init__(self, outcome: Outcome, obs: Observation | None = None, key: tuple[Any, ...] | None = None,
+                 enforcer: Enforcer | None = None) -> None:
         self.outcome = outcome
-        self.names = names
-        self.obs = obs            # the request as its head showed it
+        self.obs = obs            # the request as its head showed it (with every name of its destination)
         self.key = key            # what the decision rested on (see _decide)
         self.enforcer = enforcer  # and the rules it was made with
         self.answered: str | None = None  # the action whose local answer is on the flow
         self.failed = False    # deciding raised: blocked, nothing more to do
+
+    @property
+    def names(self) -> tuple[tuple[str, str], ...]:
+        return self.obs.names if self.obs is not None else ()
 
 
 # Local answers repeat (a block page, a collector's sinkhole reply): each is made once and

@@ -38,7 +38,7 @@ def build_addon(config: ProxyConfig, catalogue: Catalogue, keyring: Keyring, sto
 def audit_in_process(addon: TelemetryInspector, config: ProxyConfig, store: Any, output: str | None,
                      events: str | None = None) -> None:
     """Audit, record and print (`output`: None, "line" or "json") in a child process: the proxy's
-    own process then only decides allow/block (auditproc). `events` ("brief" or "full"): the
+    own process then only decides allow/block (auditproc). `events` ("summary" or "full"): the
     child sends each event back, and the addon's callbacks get it in this process."""
     audit_in_child(addon, AuditConfig(
         policies=[(p.raw, p.origin, p.builtin) for p in addon.catalogue.policies],

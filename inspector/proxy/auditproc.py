@@ -15,7 +15,7 @@ finishes what it was sent, and exits.
 `exec` and `run` audit here too, and still see every event in their own process: with
 `AuditConfig.events` the child sends each batch's events back with its counts (`summary`: an
 `EventSummary`, the few fields exec's summary needs and the line it prints, rendered by the child;
-`brief`: the event without the payload and request; `full`: the event's whole dict),
+`full`: the event's whole dict),
 and the proxy's process hands them to the addon's callbacks (exec's summary and canary search,
 the TUI's live list) on a thread of its own. Keys loaded later in the proxy's process (the TUI's
 "load key") are sent to the child before the next batch.
@@ -55,32 +55,22 @@ class AuditConfig:
     redact: bool = False
     session: str = "default"
     output: str | None = None                            # None, "line" or "json": print each event
-    events: str | None = None                            # None, "summary", "brief" or "full": send each event back
+    events: str | None = None                            # None, "summary" or "full": send each event back
 
 
-# What a brief event leaves out: the payload and the request (a list line, a verdict, a summary
-# by channel need none of them), most of an event's size.
-_BULK = ("decoded", "layers", "jwe", "request")
-
-
-def _sent(event: Event, how: str) -> dict[str, Any] | tuple[Any, ...]:
-    if how == "summary":  # (EventSummary's fields, its line rendered here)
+def _sent(event: Event, how: str) -> dict[str, Any] | EventSummary:
+    if how == "summary":  # (its line rendered here, as exec prints it)
         from inspector.report.render import event_line
-        summary = EventSummary.of(event, event_line(event))
-        return (summary.policy, summary.host, summary.owner, summary.vendor, summary.verdict, summary.action,
-                summary.line)
+        return EventSummary.of(event, event_line(event))
     doc = event.to_dict()
-    if how == "brief":
-        for name in _BULK:
-            doc.pop(name, None)
     if event.store_id is not None:
         doc["doc_id"] = event.store_id
     return doc
 
 
-def _received(doc: dict[str, Any] | tuple[Any, ...]) -> Event | EventSummary:
-    if isinstance(doc, tuple):
-        return EventSummary(*doc)
+def _received(doc: dict[str, Any] | EventSummary) -> Event | EventSummary:
+    if isinstance(doc, EventSummary):
+        return doc
     event = event_from_dict(doc)
     doc_id = doc.get("doc_id")
     event.store_id = doc_id if isinstance(doc_id, int) else None

@@ -43,11 +43,10 @@ from inspector.core.rules import RuleBook
 from inspector.proxy.addon import TelemetryInspector
 from inspector.proxy.config import ProxyConfig
 from inspector.proxy.embed import ProxySettings
-from inspector.proxy.runner import RunnerBasics
+from inspector.proxy.runner import Addresses, RunnerBasics
 
 log = logging.getLogger("telemetry_inspector")
 
-Addresses = list[tuple[str, int]]
 STOP_TIMEOUT = 20.0  # seconds the child has to finish its last batch before it is killed
 KEYS_POLL = 0.5      # how often keys loaded in the UI are looked for
 MESSAGES_KEPT = 20   # the child's warnings kept for the UI between two looks (the newest)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from inspector.core.event import Event
 from inspector.core.keys import Keyring
-from inspector.core.observation import Observation
+from inspector.core.observation import Observation, response_fields
 from inspector.core.pipeline import Pipeline
 from inspector.core.policy import Catalogue
 from inspector.core.redact import redact_event
@@ -33,17 +33,12 @@ Item = tuple[Observation, Decision, "str | None", "dict[str, Any] | None"]
 
 def complete(obs: Observation, extras: dict[str, Any] | None) -> Observation:
     """The observation with what the hooks handed over beside it: the request's body, and the
-    response as (status, header fields as bytes, the body's first bytes, its size, local)."""
+    response as it is (`RawResponse`)."""
     if not extras:
         return obs
-    fields: dict[str, Any] = {}
+    fields = response_fields(extras.get("response"))
     if "body" in extras:
         fields["body"] = extras["body"]
-    response = extras.get("response")
-    if response is not None:
-        status, headers, preview, size, local = response
-        fields.update(response_status=status, response_body=preview, response_size=size, response_local=local,
-                      response_headers=tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in headers))
     return replace(obs, **fields) if fields else obs
 
 
