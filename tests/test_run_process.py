@@ -179,11 +179,12 @@ async def test_the_tui_shows_the_child_proxys_events_and_its_keys_block(tmp_path
             await pilot.pause(0.3)
             response = await asyncio.to_thread(through, runner, pick("refine-v4-browser"))
             assert response.status == 403
-            for _ in range(200):
-                if len(app.feed.all) == 2:
+            for _ in range(200):  # (read from the store at the next poll, counted between frames)
+                counts = app.feed.counts()
+                if len(app.feed.all) == 2 and counts["complete"]:
                     break
                 await pilot.pause(0.05)
-            assert app.feed.counts()["blocked"] == 1
+            assert len(app.feed.all) == 2 and counts["complete"] and counts["blocked"] == 1, counts
             await pilot.press("q")
     finally:
         runner.stop()
