@@ -122,3 +122,41 @@ def test_shape_selection_on_the_event_loop_is_bounded_and_keyless():
     chosen = addon._select(small, candidates)
     assert chosen is not None and chosen.id == "appsmith-server-ping"
     assert len(addon._shape_pipeline().keyring) == 0  # never decrypts on the event loop
+
+
+def test_decisions_are_memoised_by_what_they_rest_on_and_agree_with_fresh_ones():
+    catalogue = Catalogue.load()
+    rules = RuleBook([Rule("refine-v3-browser", "policy", "block"), Rule("Hasura", "vendor", "sinkhole"),
+                      Rule("example.org", "host", "block"), Rule("appsmith-installation", "policy", "block")])
+    requests = [
+        (_obs("POST", f"https://{HOST}/send?x=1"), _names(HOST)),
+        (_obs("GET", f"https://{HOST}/send"), _names(HOST)),
+        (_obs("POST", f"https://{HOST}/v2/send"), _names(HOST)),
+        (_obs("WS", f"https://{HOST}/send", "websocket"), _names(HOST)),
+        (_obs("POST", f"https://{HOST}/send"), _names(HOST, sni="example.org")),
+        (_obs("POST", f"https://{HOST}/send"), _names(HOST, host="telemetry.hasura.io")),
+        (_obs("POST", "https://telemetry.hasura.io/v1/http"), _names("telemetry.hasura.io")),
+        (_obs("GET", "https://example.org/"), _names("example.org")),
+        (_obs("GET", "https://example.net/"), _names("example.net")),
+        (_obs("POST", "https://api.segment.io/v1/track"), _names("api.segment.io")),
+    ]
+    for discover in (False, True):
+        shared = Enforcer(catalogue, rules, discover)
+        for obs, names in requests * 3:  # warm, then from the memo
+            assert shared.decide(obs, names) == Enforcer(catalogue, rules, discover).decide(obs, names), obs
+    shared = Enforcer(catalogue, rules)
+    first = shared.decide(*requests[0])
+    assert shared.decide(_obs("POST", f"https://{HOST}/send?x=2"), _names(HOST)) is first  # the query is not part
+    # a shape read from the body is never memoised: the next body may have the other shape
+    obs, names = requests[-1]
+    ping = next(p for p in catalogue.policies if p.id == "appsmith-server-ping")
+    assert shared.decide(obs, names, select=lambda c: next(p for p in c if p.id == ping.id)).policy.id == ping.id
+    assert shared.decide(obs, names, select=lambda c: None).policy is None
+    assert shared.decide(obs, names).pending  # and the head's outcome is its own
+    # a policy added to the catalogue is seen at once
+    assert shared.decide(*requests[8]).decision is None
+    catalogue.add(policy_from_data({
+        "id": "net-ping", "vendor": "Net", "product": "Net", "source": {"document": "n.md"},
+        "match": {"hosts": ["example.net"], "methods": ["GET"], "paths": ["/"]},
+        "payload": {"location": "body", "encoding": ["json"]}, "declared": {}}, "test"))
+    assert shared.decide(*requests[8]).policy.id == "net-ping"

@@ -20,6 +20,7 @@ import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from inspector.core import collectors
 from inspector.core.collectors import Collector
@@ -105,10 +106,17 @@ def _at_collector_endpoint(obs: Observation) -> tuple[Collector | None, bool]:
 class Enforcer:
     """Decides one request's action from the catalogue and the rules (both swapped whole)."""
 
+    MEMO_SIZE = 4096
+
     def __init__(self, catalogue: Catalogue, rules: RuleBook, discover: bool = False) -> None:
         self.catalogue = catalogue
         self.rules = rules
         self.discover = discover
+        # Outcomes by what they rest on (names, method, transport, path; whether the shape may
+        # be read): the proxy decides on its event loop for every request, and an app repeats
+        # its requests. Bounded (a path may hold ids); emptied when the policies change.
+        self._memo: dict[tuple[Any, ...], Outcome] = {}
+        self._memo_policies: tuple[int, int] = (0, 0)
 
     def intercepts(self, host: str) -> bool:
         """Whether connections to `host` are opened (TLS intercepted) at all."""
@@ -122,7 +130,33 @@ class Enforcer:
 
     def decide(self, obs: Observation, names: tuple[tuple[str, str], ...],
                select: Select | None = None) -> Outcome:
-        """The outcome for `obs`, sent to the hosts `names` ((role, raw name), destination first)."""
+        """The outcome for `obs`, sent to the hosts `names` ((role, raw name), destination first).
+
+        Memoised by what it rests on — the names, method, transport and path (not the query,
+        headers or body: `--discover` too reads only the host and path) — unless `select` read
+        the payload's shape (the body's)."""
+        policies = self.catalogue.policies
+        if self._memo_policies != (id(policies), len(policies)):
+            self._memo, self._memo_policies = {}, (id(policies), len(policies))
+        key = (names, obs.method, obs.transport, obs.path, select is None)
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        read: list[bool] = []
+
+        def reading(candidates: list[Policy]) -> Policy | None:
+            read.append(True)
+            assert select is not None
+            return select(candidates)
+        outcome = self._decide(obs, names, reading if select is not None else None)
+        if not read:
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            self._memo[key] = outcome
+        return outcome
+
+    def _decide(self, obs: Observation, names: tuple[tuple[str, str], ...],
+                select: Select | None) -> Outcome:
         results: list[tuple[str, str, Outcome]] = []
         for role, name in name_pairs(names):
             if name is None or any(name == other for _, other, _ in results):
