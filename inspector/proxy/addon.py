@@ -77,6 +77,7 @@ class TelemetryInspector:
         self._own_store = False
         self.callbacks: list[EventCallback] = list(callbacks)
         self.rules = RuleBook()
+        self._rules_read: tuple[list[dict[str, Any]], str] | None = None  # what reload_rules last read
         self.default_action = "allow"
         self.discover = False
         self.block_mode = "respond"
@@ -228,6 +229,9 @@ class TelemetryInspector:
 
     # ------------------------------------------------------------------ rules
     def reload_rules(self) -> None:
+        """The store's rules, when they (or the default action) changed since they were last
+        read: an unchanged poll keeps the book, so the decisions memoised with it stand (and
+        rules given in memory, `use_rules`, stand until the store's change)."""
         rows: list[dict[str, Any]] = []
         if self.store is not None:
             try:
@@ -236,6 +240,10 @@ class TelemetryInspector:
             except Exception as exc:  # noqa: BLE001 - keep the last good rules
                 log.warning("telemetry-inspector: cannot read rules: %s", exc)
                 return
+        read = (rows, self.default_action)
+        if read == self._rules_read:
+            return
+        self._rules_read = read
         self.rules = RuleBook.from_dicts(rows, default=self.default_action)
 
     def count(self, event: Event) -> None:
