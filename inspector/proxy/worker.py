@@ -87,16 +87,22 @@ class Worker(threading.Thread):
 
     def submit(self, obs: Observation, decision: Decision, policy_id: str | None,
                extras: dict[str, Any] | None = None) -> None:
-        if len(self.pending) >= self.max_pending:
+        if not self._admit(len(self.pending)):
+            return
+        self.pending.append((obs, decision, policy_id, extras))
+        if not self.wake.is_set():
+            self.wake.set()
+
+    def _admit(self, queued: int) -> bool:
+        """Whether one more observation fits beside the `queued` ones (counted), else a drop."""
+        if queued >= self.max_pending:
             self.dropped += 1  # a line per drop would itself load the proxy when it is overloaded
             if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning("telemetry-inspector: audit queue full, %d event(s) dropped so far "
                             "(the action was still applied)", self.dropped)
-            return
+            return False
         self.submitted += 1
-        self.pending.append((obs, decision, policy_id, extras))
-        if not self.wake.is_set():
-            self.wake.set()
+        return True
 
     def is_idle(self) -> bool:
         """Every submitted observation is done."""
