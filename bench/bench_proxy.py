@@ -1,6 +1,6 @@
 """Proxy benchmark: `proxy`, `exec` and a headless `run` against plain mitmdump, interleaved in one run.
 
-    .venv/bin/python bench/bench_proxy.py [--requests 500] [--rounds 8] [--memory 10000,50000]
+    .venv/bin/python bench/bench_proxy.py [--requests 300] [--rounds 10] [--memory 10000,50000]
         [--variants proxy,exec,run] (also: proxy-thread, exec-thread: the audit in a thread)
 
 Every proxy runs as a subprocess in mitmproxy's upstream mode in front of the same local HTTPS
@@ -18,10 +18,11 @@ Three kinds of traffic, each at concurrency 1 and 4, keep-alive clients: refine'
 (HTTPS GET, Base64 JSON in the query) forwarded to the upstream (matched, decoded, audited and
 stored by the inspector); the same pixel sinkholed (a policy rule in each inspector's store, and
 the answering mitmdump); and a GET to example.org, which no policy names (passed through: not
-decrypted, not audited). Rounds alternate the order of the proxies so machine noise hits them
-alike. Prints throughput, p50/p99 latency and the CPU time per request of the proxy's process,
+decrypted, not audited). Each inspector's run comes between two runs of its plain mitmdump and
+is held to their mean (the machine's speed drifts within seconds here: a ratio to one neighbour
+moved by ±0.1), and rounds alternate the order of the inspectors. Prints throughput, p50/p99 latency and the CPU time per request of the proxy's process,
 its helper process and this process (load generator and upstream); the throughput ratio of each
-to its plain mitmdump (median of the per-round ratios; targets ≥ 0.95, pass-through ≥ 0.98), all
+to its plain mitmdump (median of the per-round ratios, each to the mean of the two runs beside it; targets ≥ 0.95, pass-through ≥ 0.98), all
 side by side; then the `proxy` inspector's RSS after N requests (target: flat). Reports; never
 fails (exit 0).
 """
@@ -214,8 +215,8 @@ def set_pixel_rule(proxy: Proxy, action: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=500, help="requests per round, traffic and concurrency")
-    parser.add_argument("--rounds", type=int, default=8,
+    parser.add_argument("--requests", type=int, default=300, help="requests per run, traffic and concurrency")
+    parser.add_argument("--rounds", type=int, default=10,
                         help="rounds, alternating the order of the proxies (more, shorter rounds: a steadier median)")
     parser.add_argument("--variants", default="proxy,exec,run",
                         help="inspector variants: proxy, exec, run, proxy-thread, exec-thread")
@@ -265,27 +266,40 @@ def main() -> None:
                     set_pixel_rule(proxy, "sinkhole" if traffic == "sinkholed" else "allow")
                 time.sleep(1.5)
                 name, path, cafile = hosts[traffic]
-                lineup = [plain[traffic], *inspectors]
+                baseline = plain[traffic]
+
+                def measure(proxy: Proxy, concurrency: int) -> dict[str, float]:
+                    before, bench_before = proxy.cpu_seconds(), os.times()
+                    figures = load(proxy.port, cafile, name, path, args.requests, concurrency)  # noqa: B023
+                    after, bench_after = proxy.cpu_seconds(), os.times()
+                    figures["cpu"] = (after[0] - before[0]) / args.requests * 1e6
+                    figures["helper"] = (after[1] - before[1]) / args.requests * 1e6
+                    figures["ui"] = (after[2] - before[2]) / args.requests * 1e6
+                    figures["bench"] = (bench_after.user + bench_after.system - bench_before.user
+                                        - bench_before.system) / args.requests * 1e6
+                    return figures
+
                 for round_no in range(args.rounds):
                     for concurrency in concurrencies:
-                        order = lineup if round_no % 2 == 0 else list(reversed(lineup))
+                        # Each inspector's run between two of plain mitmdump's: its ratio is to
+                        # their mean, so the machine's drift over a round cancels.
+                        order = inspectors if round_no % 2 == 0 else list(reversed(inspectors))
+                        before = measure(baseline, concurrency)
+                        results.setdefault((baseline.name, traffic, concurrency), []).append(before)
                         for proxy in order:
-                            before, bench_before = proxy.cpu_seconds(), os.times()
-                            figures = load(proxy.port, cafile, name, path, args.requests, concurrency)
-                            after, bench_after = proxy.cpu_seconds(), os.times()
-                            figures["cpu"] = (after[0] - before[0]) / args.requests * 1e6
-                            figures["helper"] = (after[1] - before[1]) / args.requests * 1e6
-                            figures["ui"] = (after[2] - before[2]) / args.requests * 1e6
-                            figures["bench"] = (bench_after.user + bench_after.system - bench_before.user
-                                                - bench_before.system) / args.requests * 1e6
+                            figures = measure(proxy, concurrency)
+                            after = measure(baseline, concurrency)
+                            results.setdefault((baseline.name, traffic, concurrency), []).append(after)
+                            figures["base_rps"] = (before["rps"] + after["rps"]) / 2
+                            figures["base_cpu"] = (before["cpu"] + after["cpu"]) / 2
                             results.setdefault((proxy.name, traffic, concurrency), []).append(figures)
+                            before = after
             print(f"proxy: {args.requests} HTTPS requests × {args.rounds} rounds per traffic and concurrency, "
                   f"keep-alive, through a local upstream; medians of rounds")
             ratios: dict[tuple[str, str, int], float] = {}
             cpu_ratios: dict[tuple[str, str, int], float] = {}
             for traffic in ("forwarded", "sinkholed", "pass-through"):
                 for concurrency in concurrencies:
-                    baseline = results[(plain[traffic].name, traffic, concurrency)]
                     for proxy in [plain[traffic], *inspectors]:
                         runs = results[(proxy.name, traffic, concurrency)]
                         f = {k: statistics.median(r[k] for r in runs) for k in ("rps", "p50", "p99", "cpu", "helper",
@@ -295,10 +309,10 @@ def main() -> None:
                             helper += f"  UI {f['ui']:4.0f} µs"
                         extra = ""
                         if proxy not in plain.values():
-                            per_round = [i["rps"] / p["rps"] for i, p in zip(runs, baseline, strict=True)]
+                            per_round = [i["rps"] / i["base_rps"] for i in runs]
                             ratio = ratios[(proxy.name, traffic, concurrency)] = statistics.median(per_round)
                             cpu_ratio = cpu_ratios[(proxy.name, traffic, concurrency)] = statistics.median(
-                                p["cpu"] / i["cpu"] for i, p in zip(runs, baseline, strict=True) if i["cpu"] > 0)
+                                i["base_cpu"] / i["cpu"] for i in runs if i["cpu"] > 0)
                             extra = (f"  ratio {ratio:.2f} ({', '.join(f'{r:.2f}' for r in per_round)})"
                                      f"  CPU ratio {cpu_ratio:.2f}")
                         print(f"proxy: {traffic:<12} c={concurrency} {proxy.name:<22} {f['rps']:6.0f} req/s  "

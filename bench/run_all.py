@@ -21,7 +21,7 @@ FULL = [
     ["bench_pipeline.py"],
     ["bench_store.py", "--n", "100000"],
     ["bench_tui.py", "--events", "100000"],
-    ["bench_proxy.py", "--requests", "500", "--rounds", "8", "--memory", "10000,50000"],
+    ["bench_proxy.py", "--requests", "300", "--rounds", "10", "--memory", "10000,50000"],
     ["bench_audit.py", "--sizes", "10000,20000,100000,1000000", "--formats", "json,html",
      "--store-sizes", "20000,100000"],
 ]
@@ -29,7 +29,7 @@ QUICK = [
     ["bench_pipeline.py", "--repeat", "500"],
     ["bench_store.py", "--n", "20000"],
     ["bench_tui.py", "--events", "20000", "--seconds", "2"],
-    ["bench_proxy.py", "--requests", "300", "--rounds", "4", "--memory", ""],
+    ["bench_proxy.py", "--requests", "200", "--rounds", "4", "--memory", ""],
     ["bench_audit.py", "--quick"],
 ]
 
