@@ -202,3 +202,26 @@ def test_the_rules_are_polled_on_the_loop_and_an_unchanged_store_keeps_the_book(
         store.close()
     assert books[1].decide("refine-v4-browser", "refine", "x").action == "block"
     assert books[2] is books[1]
+
+
+def test_observations_and_decisions_cross_to_the_child_whole():
+    # Observation, Rule and Decision pickle as tuples of their fields (cheaper on the loop);
+    # every field must come back, in its place, for every kind of request.
+    import pickle
+    from dataclasses import fields
+
+    from inspector.core.observation import Observation
+    from inspector.core.rules import Rule
+
+    observations = [obs for r in wire_requests(KEYS) for obs in observation_of(r)]
+    assert len(observations) > 10
+    assert any(obs.transport == "websocket" for obs in observations)
+    for obs in observations:
+        back = pickle.loads(pickle.dumps(obs, protocol=pickle.HIGHEST_PROTOCOL))
+        assert back == obs
+        assert [getattr(back, f.name) for f in fields(Observation)] == \
+            [getattr(obs, f.name) for f in fields(Observation)]
+    rule = Rule("*.example.com", "host", "sinkhole")
+    decision = Decision("sinkhole", rule, "rule *.example.com")
+    assert pickle.loads(pickle.dumps(decision)) == decision
+    assert pickle.loads(pickle.dumps(decision)).rule.target == "*.example.com"

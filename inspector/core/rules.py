@@ -10,6 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from inspector.core.destination import normalize_host
 from inspector.core.hosts import default as host_catalogue
@@ -36,6 +37,9 @@ class Rule:
         if self.kind not in KINDS:
             raise RuleError(f"unknown rule kind {self.kind!r} (use {', '.join(KINDS)})")
 
+    def __reduce__(self) -> tuple[Any, ...]:  # (pickled with each observation: see Observation's)
+        return (Rule, (self.target, self.kind, self.action))
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -50,6 +54,9 @@ class Decision:
 
     def explained(self, why: str) -> Decision:
         return Decision(self.action, self.rule, f"{self.why}; {why}" if self.why else why)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # (pickled with each observation: see Observation's)
+        return (Decision, (self.action, self.rule, self.why))
 
 
 def strictest(decisions: Iterable[Decision]) -> Decision | None:
