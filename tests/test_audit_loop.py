@@ -216,12 +216,14 @@ def test_observations_and_decisions_cross_to_the_child_whole():
     observations = [obs for r in wire_requests(KEYS) for obs in observation_of(r)]
     assert len(observations) > 10
     assert any(obs.transport == "websocket" for obs in observations)
+    def round_trip(value):  # (our own objects: what the audit process receives)
+        return pickle.loads(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL))  # noqa: S301
     for obs in observations:
-        back = pickle.loads(pickle.dumps(obs, protocol=pickle.HIGHEST_PROTOCOL))
+        back = round_trip(obs)
         assert back == obs
         assert [getattr(back, f.name) for f in fields(Observation)] == \
             [getattr(obs, f.name) for f in fields(Observation)]
     rule = Rule("*.example.com", "host", "sinkhole")
     decision = Decision("sinkhole", rule, "rule *.example.com")
-    assert pickle.loads(pickle.dumps(decision)) == decision
-    assert pickle.loads(pickle.dumps(decision)).rule.target == "*.example.com"
+    assert round_trip(decision) == decision
+    assert round_trip(decision).rule.target == "*.example.com"
